@@ -1,0 +1,14 @@
+"""colorssl: colorization pretraining and the HNC loss as OpenMMLab plugins.
+
+``import colorssl`` (or ``custom_imports=dict(imports=['colorssl'])`` in a config)
+registers every colorssl module in mmpretrain's registries and makes mmengine's
+checkpoints loadable with torch's weights-only unpickler.
+"""
+from .utils import patch_mmengine_checkpoints
+
+patch_mmengine_checkpoints()
+
+from . import color  # noqa: E402,F401
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
+
+__version__ = '0.1.0'

@@ -1,0 +1,3 @@
+from .colorization_visualization_hook import ColorizationVisualizationHook, triptychs
+
+__all__ = ['ColorizationVisualizationHook', 'triptychs']

@@ -1,0 +1,83 @@
+"""Send gray | prediction | ground-truth triptychs to mmengine's visualizer."""
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+from colorssl.color import lab_to_rgb
+
+
+def triptychs(lab_l: torch.Tensor, pred_ab: torch.Tensor,
+              gt_ab: torch.Tensor) -> np.ndarray:
+    """Rows of gray | prediction | ground truth.
+
+    Args:
+        lab_l (Tensor): (N, 1, H, W) L in [0, 100].
+        pred_ab (Tensor): (N, 2, H, W) predicted ab.
+        gt_ab (Tensor): (N, 2, H, W) true ab.
+
+    Returns:
+        ndarray: uint8 RGB image of shape (N * H, 3 * W, 3).
+    """
+    gray = lab_to_rgb(torch.cat([lab_l, torch.zeros_like(gt_ab)], 1))
+    pred = lab_to_rgb(torch.cat([lab_l, pred_ab], 1))
+    true = lab_to_rgb(torch.cat([lab_l, gt_ab], 1))
+    rows = torch.cat([gray, pred, true], dim=3)  # (N, 3, H, 3W)
+    grid = torch.cat(list(rows), dim=1)  # (3, N*H, 3W)
+    return (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
+
+
+@HOOKS.register_module()
+class ColorizationVisualizationHook(Hook):
+    """Every ``interval`` training iterations (and after the last one) colorize the
+    first ``num_samples`` images of the current batch with the annealed mean and add
+    the gray | prediction | ground-truth picture to ``runner.visualizer``: a PNG under
+    ``work_dir/<timestamp>/vis_data/vis_image`` with the default ``LocalVisBackend``,
+    TensorBoard or others when the visualizer's ``vis_backends`` say so.
+
+    Args:
+        interval (int): Iterations between pictures. Defaults to 1000.
+        num_samples (int): Images per picture. Defaults to 4.
+        temperature (float, optional): Annealed-mean temperature (head default if
+            None).
+        name (str): Image name in the backends. Defaults to ``'colorization'``.
+    """
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 1000, num_samples: int = 4,
+                 temperature: Optional[float] = None, name: str = 'colorization'):
+        self.interval = interval
+        self.num_samples = num_samples
+        self.temperature = temperature
+        self.name = name
+        self._last_batch = None
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        if data_batch is None:
+            return
+        self._last_batch = data_batch
+        if self.every_n_train_iters(runner, self.interval):
+            self._draw(runner, data_batch)
+
+    def after_train(self, runner) -> None:
+        if self._last_batch is not None and runner.iter % self.interval != 0:
+            self._draw(runner, self._last_batch)
+
+    @torch.no_grad()
+    def _draw(self, runner, data_batch: dict) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        inputs = data_batch['inputs']
+        images: Sequence = inputs[:self.num_samples]
+        was_training = model.training
+        model.eval()
+        try:
+            lab = model.data_preprocessor.to_lab(images)
+            pred_ab = model.colorize(images, temperature=self.temperature)
+        finally:
+            model.train(was_training)
+        picture = triptychs(lab[:, :1], pred_ab, lab[:, 1:])
+        runner.visualizer.add_image(self.name, picture, step=runner.iter)

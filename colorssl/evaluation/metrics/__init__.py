@@ -1,0 +1,2 @@
+from .colorization_metric import ColorizationMetric  # noqa: F401
+from .negative_cam_metric import NegativeCAMMetric  # noqa: F401

@@ -1,0 +1,1 @@
+from . import algorithms, backbones, data_preprocessors, heads, losses  # noqa: F401

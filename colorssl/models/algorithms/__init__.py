@@ -1,0 +1,1 @@
+from .colorization import Colorization  # noqa: F401

@@ -1,0 +1,3 @@
+from .colorization_net import ColorizationNet
+
+__all__ = ['ColorizationNet']

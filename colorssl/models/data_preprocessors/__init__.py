@@ -1,0 +1,3 @@
+from .colorization_data_preprocessor import ColorizationDataPreprocessor
+
+__all__ = ['ColorizationDataPreprocessor']

@@ -1,0 +1,162 @@
+"""Behaviour shared by the HNC classification heads.
+
+The HNC heads take the spatial feature map (``neck=None``), pool it themselves
+and apply the same ``fc`` as mmpretrain's linear heads, so their parameters,
+logits, ``pre_logits`` and predictions equal the stock head on a
+``GlobalAveragePooling`` neck. Training adds the HNC term on the CAMs of the k
+selected negatives; prediction (when ground truth is present) stores
+negative-CAM statistics for :class:`~colorssl.evaluation.metrics.NegativeCAMMetric`.
+"""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from colorssl.models.losses.hnc_loss import positive_mask, select_negatives
+from .cam import class_activation_maps, negative_cam_stats, to_spatial_map
+
+#: Name of the DataSample field holding the per-sample negative-CAM statistics.
+NEG_CAM_STATS_FIELD = 'neg_cam_stats'
+
+
+class HNCHeadMixin:
+    """Mixin for a linear head with an ``fc`` layer and ``num_classes``.
+
+    Subclasses call :meth:`_init_hnc` at the end of ``__init__`` and set
+    ``_multi_label``.
+    """
+
+    _multi_label = False
+
+    def _init_hnc(self, hnc_loss: Optional[dict], cam_stats_k: Optional[int],
+                  num_extra_tokens: int) -> None:
+        if hnc_loss is not None and not isinstance(hnc_loss, nn.Module):
+            hnc_loss = MODELS.build(hnc_loss)
+        if hnc_loss is not None:
+            if not hasattr(hnc_loss, 'k'):
+                raise TypeError('model.head.hnc_loss must be an HNCLoss-like '
+                                f'module with a `k`, got {type(hnc_loss)}')
+            hnc_loss.check_num_classes(self.num_classes,
+                                       key='model.head.hnc_loss.k')
+        # Not a registered sub-module name of the stock heads, and HNCLoss
+        # has neither parameters nor buffers: state_dicts are unchanged.
+        self.hnc_loss = hnc_loss
+
+        if cam_stats_k is None:
+            cam_stats_k = hnc_loss.k if hnc_loss is not None else min(
+                5, self.num_classes - 1)
+        if not isinstance(cam_stats_k, int) or not (
+                0 <= cam_stats_k < self.num_classes):
+            raise ValueError(
+                f'model.head.cam_stats_k={cam_stats_k!r} must be an integer in '
+                f'[0, num_classes={self.num_classes}); 0 disables the '
+                'negative-CAM statistics.')
+        self.cam_stats_k = cam_stats_k
+        self.num_extra_tokens = num_extra_tokens
+
+    # ---------------------------------------------------------------- forward
+    def feature_map(self, feats) -> Tensor:
+        """The last-stage feature as a map, shape (N, C, H, W)."""
+        return to_spatial_map(
+            feats, self.num_extra_tokens,
+            owner=f'model.head ({type(self).__name__})')
+
+    def pre_logits(self, feats: Tuple[Tensor]) -> Tensor:
+        """Globally average-pooled feature, shape (N, C).
+
+        Identical to the stock head's ``pre_logits`` behind a
+        ``GlobalAveragePooling`` neck, so ``extract_feat(stage='pre_logits')``
+        keeps its meaning.
+        """
+        return self.feature_map(feats).mean(dim=(2, 3))
+
+    def forward(self, feats: Tuple[Tensor]) -> Tensor:
+        """Logits, shape (N, K): equal to the spatial mean of every CAM."""
+        return self.fc(self.pre_logits(feats))
+
+    def cams(self, feats, class_idx: Optional[Tensor] = None) -> Tensor:
+        """CAMs of all classes (N, K, H, W), or of ``class_idx`` (N, k)."""
+        return class_activation_maps(
+            self.feature_map(feats), self.fc.weight, self.fc.bias, class_idx)
+
+    # ----------------------------------------------------------------- labels
+    def _label_masks(self, data_samples: List[DataSample],
+                     device) -> Tuple[Tensor, Tensor]:
+        """(positive, exclude) bool masks (N, K) from the data samples.
+
+        ``exclude`` adds VOC-style ``gt_label_difficult`` classes to the
+        positives: present in the image, so never pushed as negatives.
+        """
+        num_classes = self.num_classes
+        key = 'model.head.num_classes'
+        if 'gt_score' in data_samples[0]:
+            target = torch.stack([ds.gt_score for ds in data_samples])
+            positive = positive_mask(target.to(device), num_classes, key)
+        elif self._multi_label:
+            positive = torch.stack([
+                positive_mask(ds.gt_label.view(-1).to(device), num_classes,
+                              key).any(0) for ds in data_samples
+            ])
+        else:
+            target = torch.cat([ds.gt_label.view(-1) for ds in data_samples])
+            if target.numel() != len(data_samples):
+                raise ValueError(
+                    f'{type(self).__name__} expects one label per sample; use '
+                    'HNCMultiLabelLinearClsHead for multi-label data.')
+            positive = positive_mask(target.to(device), num_classes, key)
+        exclude = positive.clone()
+        for i, ds in enumerate(data_samples):
+            difficult = ds.get('gt_label_difficult', None)
+            if difficult is not None and len(difficult):
+                difficult = torch.as_tensor(difficult, device=device).view(-1)
+                exclude[i] |= positive_mask(difficult.long(), num_classes,
+                                            key).any(0)
+        return positive, exclude
+
+    # ------------------------------------------------------------------- loss
+    def _hnc_losses(self, feat_map: Tensor, cls_score: Tensor,
+                    exclude: Tensor) -> Dict[str, Tensor]:
+        """HNC term plus a logged (non-loss) positive-pixel share."""
+        idx, valid = select_negatives(cls_score, exclude, self.hnc_loss.k)
+        # Only the k selected CAMs are built, so autograd holds (N, k, C)
+        # gathered weights and (N, k, H, W) CAMs, never K of them.
+        neg_cams = class_activation_maps(feat_map, self.fc.weight,
+                                         self.fc.bias, idx)
+        loss = self.hnc_loss(neg_cams, valid, avg_factor=cls_score.size(0))
+        with torch.no_grad():
+            pos = (neg_cams.flatten(2) > 0).float().mean(-1)
+            share = (pos * valid).sum() / valid.sum().clamp(min=1)
+        return {'loss_hnc': loss, 'hnc_neg_pos_share': share}
+
+    def _loss_with_hnc(self, feats, data_samples: List[DataSample],
+                       **kwargs) -> dict:
+        feat_map = self.feature_map(feats)
+        cls_score = self.fc(feat_map.mean(dim=(2, 3)))
+        # Validates label ranges before the classification loss sees them.
+        _, exclude = self._label_masks(data_samples, cls_score.device)
+        losses = self._get_loss(cls_score, data_samples, **kwargs)
+        if self.hnc_loss is not None:
+            losses.update(self._hnc_losses(feat_map, cls_score, exclude))
+        return losses
+
+    # ------------------------------------------------------------- prediction
+    def _predict_with_stats(self, feats, data_samples) -> List[DataSample]:
+        feat_map = self.feature_map(feats)
+        cls_score = self.fc(feat_map.mean(dim=(2, 3)))
+        predictions = self._get_predictions(cls_score, data_samples)
+        has_gt = data_samples is not None and len(data_samples) > 0 and all(
+            'gt_label' in ds or 'gt_score' in ds for ds in data_samples)
+        if self.cam_stats_k > 0 and has_gt:
+            positive, exclude = self._label_masks(data_samples,
+                                                  cls_score.device)
+            stats = negative_cam_stats(feat_map, self.fc.weight, self.fc.bias,
+                                       cls_score, positive, exclude,
+                                       self.cam_stats_k)
+            for i, ds in enumerate(predictions):
+                ds.set_field({name: v[i].item()
+                              for name, v in stats.items()},
+                             NEG_CAM_STATS_FIELD)
+        return predictions

@@ -1,0 +1,69 @@
+"""Rebalanced multinomial cross-entropy over soft-encoded ab bins (Zhang et al. 2016, Eq. 2)."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+
+
+def multinomial_color_loss(logits: torch.Tensor,
+                           target_idx: torch.Tensor,
+                           target_weight: torch.Tensor,
+                           pixel_weight: Optional[torch.Tensor] = None,
+                           sample_mask: Optional[torch.Tensor] = None
+                           ) -> torch.Tensor:
+    """-sum_{h,w} v(h,w) sum_q Z(h,w,q) log Zhat(h,w,q), averaged over kept pixels.
+
+    The soft target Z is sparse: K bins per pixel, so the loss gathers K
+    log-probabilities per pixel instead of building an (N, Q, H, W) target.
+
+    Args:
+        logits (Tensor): (N, Q, H, W) bin scores.
+        target_idx (Tensor): (N, K, H, W) long, the K bins of each pixel's target.
+        target_weight (Tensor): (N, K, H, W), the target mass of those bins
+            (sums to 1 over K).
+        pixel_weight (Tensor, optional): (N, H, W) rebalancing weight v per pixel.
+        sample_mask (Tensor, optional): (N,) bool, samples that keep their loss
+            (False for grayscale images).
+
+    Returns:
+        Tensor: scalar loss, the weighted sum over kept pixels divided by their
+        number (0 with a graph when no sample is kept).
+    """
+    if logits.dim() != 4 or target_idx.shape != target_weight.shape:
+        raise ValueError('expected logits (N, Q, H, W) and targets (N, K, H, W), got '
+                         f'{tuple(logits.shape)}, {tuple(target_idx.shape)}, '
+                         f'{tuple(target_weight.shape)}')
+    if target_idx.shape[0] != logits.shape[0] or \
+            target_idx.shape[2:] != logits.shape[2:]:
+        raise ValueError(f'target {tuple(target_idx.shape)} does not match logits '
+                         f'{tuple(logits.shape)} in N, H, W')
+    log_prob = F.log_softmax(logits.float(), dim=1)
+    per_pixel = -(log_prob.gather(1, target_idx) * target_weight).sum(1)  # (N, H, W)
+    if pixel_weight is not None:
+        per_pixel = per_pixel * pixel_weight
+    if sample_mask is not None:
+        per_pixel = per_pixel * sample_mask.to(per_pixel.dtype)[:, None, None]
+        num = sample_mask.sum() * per_pixel[0].numel()
+        return per_pixel.sum() / num.clamp(min=1)
+    return per_pixel.mean()
+
+
+@MODELS.register_module()
+class MultinomialColorLoss(nn.Module):
+    """Module wrapper of :func:`multinomial_color_loss`.
+
+    Args:
+        loss_weight (float): Multiplier of the loss. Defaults to 1.
+    """
+
+    def __init__(self, loss_weight: float = 1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def forward(self, logits, target_idx, target_weight, pixel_weight=None,
+                sample_mask=None) -> torch.Tensor:
+        """See :func:`multinomial_color_loss` for the shapes."""
+        return self.loss_weight * multinomial_color_loss(
+            logits, target_idx, target_weight, pixel_weight, sample_mask)

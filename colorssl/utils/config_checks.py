@@ -1,0 +1,129 @@
+"""Config loading and runner building with errors that name the file and the fix.
+
+The tools in ``tools/`` serve configs whose ``default_scope`` is mmpretrain, mmdet or
+mmseg. They call :func:`load_config` and :func:`build_runner` so a user gets:
+
+* a missing config file -> ``FileNotFoundError`` naming the path;
+* a config that uses a colorssl type without ``custom_imports`` -> ``ValueError`` naming
+  the types and the exact line to add (stock OpenMMLab tools would otherwise fail with
+  a bare registry ``KeyError``);
+* an unknown ``type`` -> ``KeyError`` naming the type, the config file and what to check.
+"""
+import contextlib
+import os.path as osp
+import re
+from typing import Iterable, List, Optional, Set
+
+from mmengine.config import Config
+
+CUSTOM_IMPORTS_HINT = ("custom_imports = dict(imports=['colorssl'], "
+                       "allow_failed_imports=False)")
+
+
+def colorssl_type_names() -> Set[str]:
+    """Names of every class colorssl registered in the OpenMMLab registries."""
+    import colorssl  # noqa: F401  (registers the modules)
+    from mmengine.registry import Registry
+    import mmpretrain.registry as pretrain_registry
+
+    names = set()
+    for value in vars(pretrain_registry).values():
+        if isinstance(value, Registry):
+            for name, obj in value.module_dict.items():
+                if getattr(obj, '__module__', '').startswith('colorssl'):
+                    names.add(name)
+    return names
+
+
+def _iter_types(node) -> Iterable[str]:
+    """Yield every string ``type`` value in a (nested) config."""
+    if isinstance(node, dict):
+        t = node.get('type')
+        if isinstance(t, str):
+            yield t
+        for value in node.values():
+            yield from _iter_types(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _iter_types(value)
+
+
+def check_custom_imports(cfg: Config, filename: str) -> None:
+    """Fail when ``cfg`` uses colorssl types but does not import colorssl.
+
+    Our own tools import colorssl anyway, but such a config would break under the
+    stock OpenMMLab tools, so it is rejected here with the line to add.
+    """
+    imports = (cfg.get('custom_imports') or {}).get('imports', [])
+    if isinstance(imports, str):
+        imports = [imports]
+    if any(m == 'colorssl' or m.startswith('colorssl.') for m in imports):
+        return
+    ours = colorssl_type_names()
+    used = sorted({t.split('.')[-1] for t in _iter_types(cfg._cfg_dict.to_dict())
+                   if t.split('.')[-1] in ours})
+    if used:
+        raise ValueError(
+            f'{filename} uses colorssl types {used} but does not import colorssl. '
+            f'Add this line to the config:\n    {CUSTOM_IMPORTS_HINT}')
+
+
+def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config file, merge ``--cfg-options`` and check its imports."""
+    if not osp.isfile(filename):
+        raise FileNotFoundError(
+            f'config file not found: {filename!r} (expected a path to a .py config, '
+            'e.g. configs/colorization/...)')
+    cfg = Config.fromfile(filename)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    check_custom_imports(cfg, filename)
+    return cfg
+
+
+_NOT_IN_REGISTRY = re.compile(r'(\S+) is not in the (\S+) registry')
+
+
+def explain_registry_error(err: KeyError, filename: str) -> Optional[KeyError]:
+    """Turn mmengine's "X is not in the Y registry" into an actionable error."""
+    match = _NOT_IN_REGISTRY.search(str(err))
+    if match is None:
+        return None
+    obj_type, registry = match.group(1), match.group(2)
+    return KeyError(
+        f'{filename}: unknown type {obj_type!r} (looked up in the {registry} '
+        'registry). Check the spelling; a type from another OpenMMLab package needs '
+        "its scope prefix (e.g. 'mmdet.FasterRCNN', 'mmseg.FCNHead', "
+        "'mmpretrain.ResNet'); a colorssl type needs " + CUSTOM_IMPORTS_HINT)
+
+
+@contextlib.contextmanager
+def registry_errors_named(filename: str):
+    """Re-raise mmengine registry ``KeyError``s with the config file named.
+
+    Needed around ``runner.train()`` too: datasets, hooks and metrics are built lazily.
+    """
+    try:
+        yield
+    except KeyError as err:
+        better = explain_registry_error(err, filename)
+        if better is None:
+            raise
+        raise better from err
+
+
+def build_runner(cfg: Config, filename: str):
+    """Build the runner ``cfg`` asks for (``runner_type`` or mmengine's Runner)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    with registry_errors_named(filename):
+        if 'runner_type' in cfg:
+            return RUNNERS.build(cfg)
+        return Runner.from_cfg(cfg)
+
+
+__all__: List[str] = [
+    'CUSTOM_IMPORTS_HINT', 'colorssl_type_names', 'check_custom_imports',
+    'load_config', 'explain_registry_error', 'build_runner', 'registry_errors_named'
+]

@@ -1,0 +1,15 @@
+# Runtime for iteration-based colorization pretraining, on mmpretrain's defaults.
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False,
+                    max_keep_ckpts=3))
+custom_hooks = [
+    dict(type='ColorizationVisualizationHook', interval=5000, num_samples=4)
+]
+log_processor = dict(by_epoch=False)
+# Pictures go to work_dir/<time>/vis_data/vis_image; add
+# dict(type='TensorboardVisBackend') to see them in TensorBoard.
+visualizer = dict(type='UniversalVisualizer',
+                  vis_backends=[dict(type='LocalVisBackend')])

@@ -1,0 +1,50 @@
+# The README demo: the paper's network at half width (base_channels=32) trained for
+# 600 iterations on 64x64 crops of the embedded demo data (real photos shipped with
+# scikit-image, written by tools/make_demo_data.py). Runs on one CPU in minutes.
+_base_ = [
+    '../_base_/models/colorization_colornet.py',
+    '../_base_/schedules/colorization_adam_450k.py',
+    '../_base_/colorization_runtime.py',
+]
+
+model = dict(backbone=dict(base_channels=32), head=dict(in_channels=128))
+
+data_root = 'data/demo/'
+train_pipeline = [
+    dict(type='LoadRGBImage'),
+    dict(type='RandomResizedCrop', scale=64, crop_ratio_range=(0.3, 1.0)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+val_pipeline = [
+    dict(type='LoadRGBImage'),
+    dict(type='ResizeEdge', scale=64, edge='short'),
+    dict(type='CenterCrop', crop_size=64),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=16, num_workers=2, persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
+                 with_label=False, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16, num_workers=2, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
+                 with_label=False, pipeline=val_pipeline))
+val_evaluator = dict(type='ColorizationMetric')
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
+
+# A small model on little data learns faster with a larger step than the paper's.
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4))
+param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[450],
+                        gamma=0.1)]
+train_cfg = dict(max_iters=600, val_interval=300)
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=300, max_keep_ckpts=2))
+custom_hooks = [dict(type='ColorizationVisualizationHook', interval=300,
+                     num_samples=6)]
+randomness = dict(seed=0)

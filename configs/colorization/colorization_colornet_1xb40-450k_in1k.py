@@ -1,0 +1,15 @@
+# The paper's ImageNet pretraining. Every hyper-parameter and its source:
+#   batch 40 (1 GPU) of mirrored random 176x176 crops  - released training prototxt
+#   Adam lr 3e-5, betas (0.9, 0.99), weight decay 1e-3  - released solver
+#   lr x0.1 at 225k, 450k iterations                     - released solver
+#   Q=313 bins (grid 10), 5-NN soft encoding sigma 5    - paper Sec. 2.1
+#   rebalancing lambda 0.5, prior smoothed sigma 5      - paper Sec. 2.2
+#   annealed mean T=0.38                                - paper Sec. 2.3
+# The paper removes grayscale images from ImageNet; the released code zeroes their
+# loss, which is what ColorizationDataPreprocessor/Colorization do (logged num_gray).
+_base_ = [
+    '../_base_/models/colorization_colornet.py',
+    '../_base_/datasets/imagenet_colorization.py',
+    '../_base_/schedules/colorization_adam_450k.py',
+    '../_base_/colorization_runtime.py',
+]

@@ -1,0 +1,86 @@
+"""Test (evaluate) a checkpoint with an OpenMMLab config (mmpretrain, mmdet or mmseg).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+        [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import DictAction
+
+import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
+from colorssl.utils.config_checks import (build_runner, load_config,
+                                          registry_errors_named)
+
+# The visualisation hook of each scope and how it is told to draw to a folder.
+_SHOW_HOOKS = {
+    'VisualizationHook': dict(enable=True, out_dir='show_dir'),  # mmpretrain
+    'DetVisualizationHook': dict(draw=True, test_out_dir='show_dir'),  # mmdet
+    'SegVisualizationHook': dict(draw=True),  # mmseg
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test a checkpoint (colorssl)')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument('--show-dir', help='draw the predictions into this folder '
+                        '(relative to the work dir\'s timestamped run folder)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value pairs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg, args):
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+
+    if args.show_dir:
+        hook = cfg.get('default_hooks', {}).get('visualization')
+        if hook is None or hook.get('type', '').split('.')[-1] not in _SHOW_HOOKS:
+            raise KeyError(
+                f'--show-dir needs default_hooks.visualization in {args.config} to be '
+                f'one of {sorted(_SHOW_HOOKS)}, got {hook}')
+        for key, value in _SHOW_HOOKS[hook.type.split('.')[-1]].items():
+            hook[key] = args.show_dir if value == 'show_dir' else value
+        if hook.type.split('.')[-1] == 'SegVisualizationHook':
+            cfg.visualizer.save_dir = args.show_dir
+
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl or .pickle file, got {args.out}')
+        dump = dict(type='DumpResults', out_file_path=args.out)
+        evaluator = cfg.test_evaluator
+        cfg.test_evaluator = (list(evaluator) if isinstance(evaluator, (list, tuple))
+                              else [evaluator]) + [dump]
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = merge_args(cfg, args)
+    runner = build_runner(cfg, args.config)
+    with registry_errors_named(args.config):
+        runner.test()
+
+
+if __name__ == '__main__':
+    main()
