@@ -21,14 +21,23 @@ CUSTOM_IMPORTS_HINT = ("custom_imports = dict(imports=['colorssl'], "
 
 
 def colorssl_type_names() -> Set[str]:
-    """Names of every class colorssl registered in the OpenMMLab registries."""
+    """Names of every class colorssl registered in the OpenMMLab registries
+    (mmengine's root registries and those of mmpretrain, mmdet and mmseg)."""
+    import importlib
+
     import colorssl  # noqa: F401  (registers the modules)
     from mmengine.registry import Registry
-    import mmpretrain.registry as pretrain_registry
 
     names = set()
-    for value in vars(pretrain_registry).values():
-        if isinstance(value, Registry):
+    for package in ('mmengine.registry', 'mmpretrain.registry', 'mmdet.registry',
+                    'mmseg.registry'):
+        try:
+            module = importlib.import_module(package)
+        except (ImportError, AssertionError):  # not installed / wrong mmcv
+            continue
+        for value in vars(module).values():
+            if not isinstance(value, Registry):
+                continue
             for name, obj in value.module_dict.items():
                 if getattr(obj, '__module__', '').startswith('colorssl'):
                     names.add(name)

@@ -1,4 +1,4 @@
-# The README demo: the paper's network at half width (base_channels=32) trained for
+# The README demo: the paper's network at quarter width (base_channels=16) trained for
 # 600 iterations on 64x64 crops of the embedded demo data (real photos shipped with
 # scikit-image, written by tools/make_demo_data.py). Runs on one CPU in minutes.
 _base_ = [
@@ -7,7 +7,7 @@ _base_ = [
     '../_base_/colorization_runtime.py',
 ]
 
-model = dict(backbone=dict(base_channels=32), head=dict(in_channels=128))
+model = dict(backbone=dict(base_channels=16), head=dict(in_channels=64))
 
 data_root = 'data/demo/'
 train_pipeline = [

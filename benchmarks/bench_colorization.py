@@ -1,0 +1,98 @@
+"""Colorization speed, as ratios against references measured in the same run.
+
+    python benchmarks/bench_colorization.py [--batch-size 32] [--size 176] [--depth 50]
+
+1. Lab conversion in ColorizationDataPreprocessor (one batched call) vs. skimage's
+   ``rgb2lab`` image by image on the same uint8 batch (target: >= 10x faster).
+2. One colorization pretraining step (preprocessor + backbone + 313-bin head +
+   soft-encoding + rebalanced loss + Adam) vs. one supervised classification step
+   (mmpretrain ImageClassifier, same ResNet, same batch, LinearClsHead, 1000 classes,
+   same optimizer) (target: <= 1.15x the time).
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from mmengine.optim import OptimWrapper
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+import colorssl  # noqa: F401
+
+
+def timed(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_lab(images: torch.Tensor, repeats: int) -> None:
+    from skimage.color import rgb2lab
+    pre = MODELS.build(dict(type='ColorizationDataPreprocessor'))
+    nhwc = images.permute(0, 2, 3, 1).numpy()
+    t_ours = timed(lambda: pre.to_lab(images), repeats)
+    t_ref = timed(lambda: [rgb2lab(img) for img in nhwc], repeats)
+    ours = pre.to_lab(images).permute(0, 2, 3, 1).numpy()
+    diff = np.abs(ours - np.stack([rgb2lab(img) for img in nhwc])).max()
+    print(f'[lab] batch {tuple(images.shape)}: preprocessor {t_ours * 1e3:.1f} ms, '
+          f'skimage per image {t_ref * 1e3:.1f} ms, speed-up {t_ref / t_ours:.1f}x '
+          f'(target >= 10x), max |diff| {diff:.2e}')
+
+
+def bench_step(images: torch.Tensor, depth: int, repeats: int) -> None:
+    n = images.size(0)
+    feat = 512 if depth < 50 else 2048
+    color = MODELS.build(dict(
+        type='Colorization',
+        backbone=dict(type='ResNet', depth=depth, in_channels=1, out_indices=(3, )),
+        head=dict(type='ColorizationHead', in_channels=feat)))
+    cls = MODELS.build(dict(
+        type='ImageClassifier',
+        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[123.7, 116.3, 103.5],
+                               std=[58.4, 57.1, 57.4], to_rgb=False),
+        backbone=dict(type='ResNet', depth=depth, out_indices=(3, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=1000, in_channels=feat)))
+    labels = torch.randint(0, 1000, (n, ))
+
+    def batch():
+        return dict(inputs=list(images),
+                    data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
+
+    results = {}
+    for name, model in (('colorization', color), ('classification', cls)):
+        model.train()
+        optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-5))
+        results[name] = timed(lambda: model.train_step(batch(), optim), repeats)
+    ratio = results['colorization'] / results['classification']
+    print(f'[step] ResNet-{depth}, batch {n} at {images.shape[-1]}px: colorization '
+          f'{results["colorization"]:.3f} s, classification '
+          f'{results["classification"]:.3f} s, ratio {ratio:.3f}x (target <= 1.15x)')
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--size', type=int, default=176)
+    parser.add_argument('--depth', type=int, default=50)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--skip-step', action='store_true')
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (args.batch_size, 3, args.size, args.size),
+                           dtype=torch.uint8)
+    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}')
+    bench_lab(images, args.repeats)
+    if not args.skip_step:
+        bench_step(images, args.depth, args.repeats)
+
+
+if __name__ == '__main__':
+    main()

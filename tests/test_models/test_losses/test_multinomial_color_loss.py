@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+
+from colorssl.models.losses import MultinomialColorLoss, multinomial_color_loss
+
+
+def numpy_reference(logits, idx, weight, pixel_weight, mask):
+    """Dense soft target Z (N, Q, H, W), Eq. 2 of the paper, mean over kept pixels."""
+    n, q, h, w = logits.shape
+    target = np.zeros_like(logits)
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                for k in range(idx.shape[1]):
+                    target[i, idx[i, k, y, x], y, x] += weight[i, k, y, x]
+    shifted = logits - logits.max(1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    per_pixel = -(target * log_p).sum(1) * pixel_weight * mask[:, None, None]
+    return per_pixel.sum() / (mask.sum() * h * w)
+
+
+def random_inputs(n=3, q=7, k=3, h=4, w=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, q, h, w, generator=g, dtype=torch.float64)
+    idx = torch.stack([torch.randperm(q, generator=g)[:k] for _ in range(n * h * w)])
+    idx = idx.view(n, h, w, k).permute(0, 3, 1, 2).contiguous()
+    weight = torch.rand(n, k, h, w, generator=g, dtype=torch.float64)
+    weight = weight / weight.sum(1, keepdim=True)
+    pixel_weight = torch.rand(n, h, w, generator=g, dtype=torch.float64) + 0.5
+    return logits, idx, weight, pixel_weight
+
+
+def test_matches_dense_numpy_reference():
+    logits, idx, weight, pixel_weight = random_inputs()
+    mask = torch.tensor([True, False, True])
+    got = multinomial_color_loss(logits, idx, weight, pixel_weight, mask)
+    ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
+                          pixel_weight.numpy(), mask.numpy().astype(float))
+    assert got.item() == pytest.approx(ref, rel=1e-5)
+
+
+def test_unweighted_unmasked_is_plain_mean():
+    logits, idx, weight, _ = random_inputs(seed=1)
+    ones = torch.ones(logits.shape[0], *logits.shape[2:], dtype=torch.float64)
+    mask = torch.ones(logits.shape[0], dtype=torch.bool)
+    ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(), ones.numpy(),
+                          mask.numpy().astype(float))
+    assert multinomial_color_loss(logits, idx, weight).item() == pytest.approx(ref,
+                                                                              rel=1e-5)
+
+
+def test_all_masked_gives_zero_with_gradient():
+    logits, idx, weight, pw = random_inputs()
+    logits.requires_grad_(True)
+    loss = MultinomialColorLoss(loss_weight=2.)(logits, idx, weight, pw,
+                                                torch.zeros(3, dtype=torch.bool))
+    assert loss.item() == 0
+    loss.backward()
+    assert torch.count_nonzero(logits.grad) == 0
+
+
+def test_loss_weight_scales():
+    logits, idx, weight, pw = random_inputs()
+    one = MultinomialColorLoss(1.)(logits, idx, weight, pw)
+    three = MultinomialColorLoss(3.)(logits, idx, weight, pw)
+    assert three.item() == pytest.approx(3 * one.item())
+
+
+def test_shape_mismatch_is_explained():
+    logits, idx, weight, _ = random_inputs()
+    with pytest.raises(ValueError, match='does not match'):
+        multinomial_color_loss(logits[:, :, :2], idx, weight)
