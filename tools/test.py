@@ -14,8 +14,11 @@ from colorssl.utils.config_checks import (build_runner, load_config,
                                           registry_errors_named)
 
 # The visualisation hook of each scope and how it is told to draw to a folder.
+# mmpretrain's hook draws every ``interval``-th sample (default 5000); its stock
+# test.py sets ``interval`` from ``--interval``, default 1: every sample.
 _SHOW_HOOKS = {
-    'VisualizationHook': dict(enable=True, out_dir='show_dir'),  # mmpretrain
+    # mmpretrain
+    'VisualizationHook': dict(enable=True, out_dir='show_dir', interval=1),
     'DetVisualizationHook': dict(draw=True, test_out_dir='show_dir'),  # mmdet
     'SegVisualizationHook': dict(draw=True),  # mmseg
 }
@@ -27,8 +30,10 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
-    parser.add_argument('--show-dir', help='draw the predictions into this folder '
-                        '(relative to the work dir\'s timestamped run folder)')
+    parser.add_argument(
+        '--show-dir', help='draw the predictions into this folder (mmpretrain: the '
+        'folder as given; mmdet: inside the work dir\'s timestamped run folder; '
+        'mmseg: <show-dir>/vis_data/vis_image)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings in the config, key=value pairs')

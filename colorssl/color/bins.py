@@ -9,6 +9,7 @@ contained in the shipped list.
 """
 import functools
 import os.path as osp
+import warnings
 from typing import Union
 
 import numpy as np
@@ -35,7 +36,10 @@ def _read_csv(path: str) -> np.ndarray:
             raise ValueError(f'ab bin file {path!r}: expected {_FORMAT_HELP}; '
                              f'the first line is {header!r}, not "a,b"')
         try:
-            arr = np.loadtxt(f, delimiter=',', dtype=np.float64, ndmin=2)
+            with warnings.catch_warnings():
+                # An empty file is reported below by its shape.
+                warnings.simplefilter('ignore', UserWarning)
+                arr = np.loadtxt(f, delimiter=',', dtype=np.float64, ndmin=2)
         except ValueError as e:
             raise ValueError(f'ab bin file {path!r}: expected {_FORMAT_HELP}; '
                              f'could not parse it ({e})') from e

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from .bins import AB_GRID
 
-_SUBDIVISIONS = 128
+_SUBDIVISIONS = 256
 # Margin (squared lattice units) on the corner test: covers the float32
 # rounding of a point's sub-cell assignment (see the module docstring).
 _CORNER_MARGIN = 1e-4
@@ -67,7 +67,10 @@ def _check_ab(ab: Tensor) -> Tensor:
         raise TypeError(f'ab must be a floating point tensor, got {ab.dtype}')
     if ab.dtype not in (torch.float32, torch.float64):
         ab = ab.float()
-    if not bool(torch.isfinite(ab).all()):
+    # A sum is much cheaper than isfinite().all() and is non-finite whenever
+    # some value is (or, for absurdly large values, when it overflows).
+    if not (bool(torch.isfinite(ab.sum()))
+            or bool(torch.isfinite(ab).all())):
         raise ValueError('ab contains non-finite values (nan or inf)')
     return ab
 
@@ -87,22 +90,33 @@ def _lattice_coords(bins: np.ndarray,
     return origin, rounded
 
 
-def _exact_sets(d2_centre: np.ndarray, d2_corners, k: int) -> np.ndarray:
-    """Per sub-cell, whether the k nearest offsets at the centre are the k
-    nearest everywhere in the sub-cell: at every corner each member is closer
-    than each non-member (by a margin). Squared-distance differences are
-    affine in the position, so the corners decide for the whole square."""
+def _exact_sets(order: np.ndarray, corner_d2: np.ndarray,
+                k: int) -> np.ndarray:
+    """Per sub-cell, whether the k nearest offsets at its centre are the k
+    nearest everywhere in it: at every corner each member is closer than
+    each non-member, by a margin. Differences of squared distances are
+    affine in the position, so the corners decide for the whole square.
+
+    Args:
+        order: (S*S, n_off) offset indices sorted by distance from the
+            sub-cell centres.
+        corner_d2: (S+1, S+1, n_off) squared distances from the sub-cell
+            corners to the offsets.
+    """
+    subdiv = corner_d2.shape[0] - 1
     if k == 0:
-        return np.ones(len(d2_centre), dtype=bool)
-    order = np.argsort(d2_centre, axis=1, kind='stable')
-    member = np.zeros(d2_centre.shape, dtype=bool)
+        return np.ones(subdiv * subdiv, dtype=bool)
+    member = np.zeros(order.shape, dtype=bool)
     np.put_along_axis(member, order[:, :k], True, axis=1)
-    exact = np.ones(len(d2_centre), dtype=bool)
-    for cd2 in d2_corners:
-        worst_in = np.where(member, cd2, -np.inf).max(axis=1)
-        best_out = np.where(member, np.inf, cd2).min(axis=1)
-        exact &= worst_in < best_out - _CORNER_MARGIN
-    return exact
+    member = member.reshape(subdiv, subdiv, -1)
+    exact = np.ones((subdiv, subdiv), dtype=bool)
+    for du in (0, 1):
+        for dv in (0, 1):
+            cd2 = corner_d2[du:du + subdiv, dv:dv + subdiv]
+            worst_in = np.where(member, cd2, -np.inf).max(axis=-1)
+            best_out = np.where(member, np.inf, cd2).min(axis=-1)
+            exact &= worst_in < best_out - _CORNER_MARGIN
+    return exact.reshape(-1)
 
 
 @functools.lru_cache(maxsize=8)
@@ -127,10 +141,13 @@ def _subcell_tables(k: int, subdiv: int) -> Dict[str, np.ndarray]:
             sub-cell (equal when exact; -1 when unresolved);
         ``sub_coef``: (S*S, 3) float, (alpha, beta, gamma): the sub-cell
             takes set A where ``alpha + beta * ru + gamma * rv < 0``;
-        ``cand``: (S*S, M, 2) int offsets of every lattice point that can be
-            among the K nearest somewhere in the sub-cell (a point's K-th
-            distance moves by at most its displacement), closest first,
-            padded; ``cand_valid``: (S*S, M) bool marks the non-padding.
+        ``cand_row``: (S*S,) int, row of ``cand`` of each unresolved
+            sub-cell, -1 for resolved ones;
+        ``cand``: (n_unresolved, M, 2) int offsets of every lattice point
+            that can be among the K nearest somewhere in the sub-cell (a
+            point's K-th distance moves by at most its displacement), closest
+            first, padded; ``cand_valid``: (n_unresolved, M) bool marks the
+            non-padding entries.
     """
     centres1d = (np.arange(subdiv) + 0.5) / subdiv
     centres = np.stack(np.meshgrid(centres1d, centres1d, indexing='ij'),
@@ -147,101 +164,70 @@ def _subcell_tables(k: int, subdiv: int) -> Dict[str, np.ndarray]:
         if (d_sorted + 2 * half_diag).max() < window + 1:
             break
         window += 1
-    d2_corners = [((centres + np.array([du, dv]) / subdiv)[:, None, :] -
-                   offsets[None]) ** 2 for du in (-0.5, 0.5)
-                  for dv in (-0.5, 0.5)]
-    d2_corners = [c.sum(-1) for c in d2_corners]
-    exact = _exact_sets(d2, d2_corners, k)
-    two_way = (~exact & _exact_sets(d2, d2_corners, k - 1) &
-               _exact_sets(d2, d2_corners, k + 1))
+    corners1d = np.arange(subdiv + 1) / subdiv
+    corner_d2 = ((corners1d[:, None, None] - offsets[None, None, :, 0]) ** 2 +
+                 (corners1d[None, :, None] - offsets[None, None, :, 1]) ** 2)
     order = np.argsort(d2, axis=1, kind='stable')
-    nearest = order[:, 0]
+    exact = _exact_sets(order, corner_d2, k)
+    two_way = (~exact & _exact_sets(order, corner_d2, k - 1) &
+               _exact_sets(order, corner_d2, k + 1))
+    num_off = len(offsets)
 
-    set_ids = {}
-    sets = []
+    def canonical(members: np.ndarray, near: np.ndarray) -> np.ndarray:
+        """Rows [nearest, other members ascending] of offset indices."""
+        rest = np.where(members == near[:, None], num_off, members)
+        rest = np.sort(rest, axis=1)[:, :k - 1]
+        return np.concatenate([near[:, None], rest], axis=1)
 
-    def set_id(members) -> int:
-        # members: offset indices including ``near``; canonical order.
-        rest = tuple(sorted(int(m) for m in members if m != near))
-        key = (int(near), ) + rest
-        if key not in set_ids:
-            set_ids[key] = len(sets)
-            sets.append(offsets[list(key)])
-        return set_ids[key]
+    # Set A: the K-set at the centre. Set B (two-way sub-cells): the
+    # (K-1)-set plus the (K+1)-th point instead of the K-th.
+    set_a = canonical(order[:, :k], order[:, 0])
+    members_b = np.concatenate([order[:, :k - 1], order[:, k:k + 1]], axis=1)
+    set_b = canonical(members_b, order[:, 0] if k > 1 else order[:, 1])
+    resolved = exact | two_way
+    set_b = np.where(two_way[:, None], set_b, set_a)
+    rows = np.concatenate([set_a[resolved], set_b[resolved]])
+    if num_off ** k < 2 ** 62:
+        # Pack each row into one integer: much faster than unique(axis=0).
+        packed = np.zeros(len(rows), dtype=np.int64)
+        for col in range(k):
+            packed = packed * num_off + rows[:, col]
+        _, first, inverse = np.unique(packed, return_index=True,
+                                      return_inverse=True)
+        keys = rows[first]
+    else:
+        keys, inverse = np.unique(rows, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    num_resolved = int(resolved.sum())
+    sub_sets = np.full((len(centres), 2), -1, dtype=np.int64)
+    sub_sets[resolved, 0] = inverse[:num_resolved]
+    sub_sets[resolved, 1] = inverse[num_resolved:]
+    # Two-way test: take A where |r - p|^2 - |r - q|^2 < 0 (affine in r).
+    op = offsets[order[:, k - 1]].astype(np.float64)
+    oq = offsets[order[:, k]].astype(np.float64)
+    sub_coef = np.stack([(op ** 2).sum(1) - (oq ** 2).sum(1),
+                         -2.0 * (op[:, 0] - oq[:, 0]),
+                         -2.0 * (op[:, 1] - oq[:, 1])], axis=1)
+    sub_coef[~two_way] = (-1.0, 0.0, 0.0)
+    sub_coef[~resolved] = 0.0
 
-    num_sub = len(centres)
-    sub_sets = np.full((num_sub, 2), -1, dtype=np.int64)
-    sub_coef = np.zeros((num_sub, 3), dtype=np.float64)
-    for i in range(num_sub):
-        near = nearest[i]
-        if exact[i]:
-            sid = set_id(order[i, :k])
-            sub_sets[i] = sid
-            sub_coef[i] = (-1.0, 0.0, 0.0)
-        elif two_way[i]:
-            common = list(order[i, :k - 1])
-            p, q = order[i, k - 1], order[i, k]
-            if k == 1:
-                # The nearest point is p or q: store each set with its own
-                # nearest in slot 0.
-                near = p
-                sub_sets[i, 0] = set_id([p])
-                near = q
-                sub_sets[i, 1] = set_id([q])
-            else:
-                sub_sets[i, 0] = set_id(common + [p])
-                sub_sets[i, 1] = set_id(common + [q])
-            op, oq = offsets[p].astype(np.float64), offsets[q].astype(
-                np.float64)
-            sub_coef[i] = ((op ** 2).sum() - (oq ** 2).sum(),
-                           -2.0 * (op[0] - oq[0]), -2.0 * (op[1] - oq[1]))
-    kth = np.sqrt(np.take_along_axis(d2, order[:, k - 1:k], axis=1))
-    cand_mask = np.sqrt(d2) <= kth + 2 * half_diag
+    # Candidates for unresolved sub-cells, compactly: cand_row maps a
+    # sub-cell to its row of ``cand`` (-1 when resolved).
+    unresolved = np.nonzero(~resolved)[0]
+    cand_row = np.full(len(centres), -1, dtype=np.int64)
+    cand_row[unresolved] = np.arange(len(unresolved))
+    d2u = d2[unresolved]
+    kth = np.sqrt(np.take_along_axis(d2u, order[unresolved, k - 1:k],
+                                     axis=1))
+    cand_mask = np.sqrt(d2u) <= kth + 2 * half_diag
     num_cand = cand_mask.sum(axis=1)
-    m = int(num_cand.max())
-    key = np.where(cand_mask, d2, np.inf)
-    cand = offsets[np.argsort(key, axis=1, kind='stable')[:, :m]]
+    m = max(int(num_cand.max()) if len(unresolved) else 0, k)
+    cand = offsets[np.argsort(np.where(cand_mask, d2u, np.inf), axis=1,
+                              kind='stable')[:, :m]]
     cand_valid = np.arange(m)[None, :] < num_cand[:, None]
-    return dict(window=window, sets=np.stack(sets), sub_sets=sub_sets,
-                sub_coef=sub_coef, cand=cand, cand_valid=cand_valid)
-
-
-@functools.lru_cache(maxsize=8)
-def _torch_tables(k: int, subdiv: int, stride: int, scale: float,
-                  sentinel: int) -> Dict[str, Tensor]:
-    """Torch form of :func:`_subcell_tables` for a lookup table of row stride
-    ``stride``; ``scale = grid^2 / sigma^2``. An extra last set stands for
-    unresolved sub-cells: its offsets are ``sentinel``, which points at a
-    block of -1 entries of the lookup table.
-
-    ``set_const``, ``set_u``, ``set_v`` are (n_sets + 1) * K tables, set-major,
-    such that the log weight of slot k relative to slot 0 at fractional
-    position (ru, rv) is ``const + u * ru + v * rv``.
-    """
-    t = _subcell_tables(k, subdiv)
-    sets = t['sets'].astype(np.float64)  # (n_sets, K, 2)
-    rel = sets - sets[:, :1]
-    const = -0.5 * scale * ((sets ** 2).sum(-1) - (sets[:, :1] ** 2).sum(-1))
-    flat = t['sets'][..., 0] * stride + t['sets'][..., 1]
-    pad_f = np.zeros((1, k))
-    sub_sets = t['sub_sets'].copy()
-    sub_sets[sub_sets < 0] = len(sets)
-    return dict(
-        set_const=torch.from_numpy(np.concatenate([const, pad_f]).reshape(
-            -1)).float(),
-        set_u=torch.from_numpy(np.concatenate([scale * rel[..., 0],
-                                               pad_f]).reshape(-1)).float(),
-        set_v=torch.from_numpy(np.concatenate([scale * rel[..., 1],
-                                               pad_f]).reshape(-1)).float(),
-        set_offset=torch.from_numpy(
-            np.concatenate([flat, np.full((1, k), sentinel)]).reshape(-1)),
-        sub_set_a=torch.from_numpy(sub_sets[:, 0] * k),
-        sub_set_b=torch.from_numpy(sub_sets[:, 1] * k),
-        sub_coef=torch.from_numpy(t['sub_coef']).float(),
-        cand=torch.from_numpy(t['cand'][..., 0] * stride +
-                              t['cand'][..., 1]),
-        cand_valid=torch.from_numpy(t['cand_valid']),
-    )
+    return dict(window=window, sets=offsets[keys], sub_sets=sub_sets,
+                sub_coef=sub_coef, cand_row=cand_row, cand=cand,
+                cand_valid=cand_valid)
 
 
 def _rank_sort(d2: Tensor, idx: Tensor, k: int) -> Tuple[Tensor, Tensor]:
@@ -310,7 +296,9 @@ class SoftEncoder(nn.Module):
         super().__init__()
         _check_bins(bins)
         q = bins.shape[0]
-        if not isinstance(num_neighbors, int) or not 1 <= num_neighbors <= q:
+        if (isinstance(num_neighbors, bool)
+                or not isinstance(num_neighbors, int)
+                or not 1 <= num_neighbors <= q):
             raise ValueError(f'num_neighbors must be an int in [1, {q}] (the '
                              f'number of bins), got {num_neighbors!r}')
         if not sigma > 0:
@@ -327,31 +315,79 @@ class SoftEncoder(nn.Module):
                              persistent=False)
         lattice = _lattice_coords(bins_np, self.grid)
         self.on_lattice = lattice is not None
-        if not self.on_lattice:
-            return
-        origin, coords = lattice
-        window = _subcell_tables(num_neighbors, _SUBDIVISIONS)['window']
-        # Padding so that a clamped (out-of-range) cell sees only -1 entries
-        # in its whole window [-W, W + 1].
+        if self.on_lattice:
+            self._build_tables(*lattice)
+
+    def _build_tables(self, origin: np.ndarray, coords: np.ndarray) -> None:
+        k = self.num_neighbors
+        q = len(coords)
+        t = _subcell_tables(k, _SUBDIVISIONS)
+        window = t['window']
+        # Lookup table lattice point -> bin (-1: none), padded so that a
+        # clamped (out-of-range) cell sees only -1 in its window [-W, W+1].
         pad = 2 * window + 2
         size = coords.max(axis=0) + 1
         shape = (int(size[0]) + 2 * pad, int(size[1]) + 2 * pad)
         lut = np.full(shape, -1, dtype=np.int64)
         lut[coords[:, 0] + pad, coords[:, 1] + pad] = np.arange(q)
-        lut = lut.reshape(-1)
-        # A second block of -1 entries that the sentinel offset lands in.
-        sentinel = lut.size
-        lut = np.concatenate([lut, np.full(lut.size, -1, dtype=np.int64)])
+        stride = shape[1]
         self._origin = (float(origin[0]), float(origin[1]))
         self._size = (int(size[0]), int(size[1]))
         self._pad = pad
-        self._window = window
-        self._stride = shape[1]
-        self.register_buffer('lut', torch.from_numpy(lut), persistent=False)
-        tables = _torch_tables(num_neighbors, _SUBDIVISIONS, self._stride,
-                               self.grid ** 2 / self.sigma ** 2, sentinel)
-        for name, value in tables.items():
-            self.register_buffer(name, value, persistent=False)
+        # Range of floor cells (lattice units); outside it cells are clamped.
+        self._cell_lo = (-pad + window, -pad + window)
+        self._cell_hi = (int(size[0]) - 1 + pad - window - 1,
+                         int(size[1]) - 1 + pad - window - 1)
+        self._stride = stride
+
+        # Per set: log-weight coefficients of each slot relative to slot 0
+        # and the lookup-table offsets of its slots; plus a last all-zero set
+        # for unresolved sub-cells (always marked invalid below).
+        sets = t['sets']  # (n_sets, K, 2) int
+        n_sets = len(sets)
+        scale = self.grid ** 2 / self.sigma ** 2
+        sets_f = sets.astype(np.float64)
+        rel = sets_f - sets_f[:, :1]
+        const = -0.5 * scale * ((sets_f ** 2).sum(-1) -
+                                (sets_f[:, :1] ** 2).sum(-1))
+        flat_off = sets[..., 0] * stride + sets[..., 1]
+
+        def slot_major(x):  # (n_sets, K) -> (K * (n_sets + 1),)
+            x = np.concatenate([x, np.zeros((1, k), dtype=x.dtype)])
+            return x.T.reshape(-1)
+
+        # valid[cell, set]: every slot of the set carries a bin.
+        lut_flat = lut.reshape(-1)
+        cells = np.arange(lut_flat.size)
+        valid = np.zeros((lut_flat.size, n_sets + 1), dtype=bool)
+        for sid in range(n_sets):
+            pos = cells[:, None] + flat_off[sid][None, :]
+            inside = (pos >= 0) & (pos < lut_flat.size)
+            hit = np.where(inside, lut_flat[np.clip(pos, 0, lut_flat.size -
+                                                    1)], -1)
+            valid[:, sid] = (hit >= 0).all(axis=1)
+        sub_sets = t['sub_sets'].copy()
+        sub_sets[sub_sets < 0] = n_sets
+        self._num_sets = n_sets + 1
+
+        def buf(name, arr, dtype):
+            self.register_buffer(name, torch.from_numpy(
+                np.ascontiguousarray(arr)).to(dtype), persistent=False)
+
+        buf('lut', lut_flat, torch.int64)
+        buf('set_const', slot_major(const), torch.float32)
+        buf('set_u', slot_major(scale * rel[..., 0]), torch.float32)
+        buf('set_v', slot_major(scale * rel[..., 1]), torch.float32)
+        buf('set_offset', slot_major(flat_off), torch.int32)
+        buf('set_valid', valid.reshape(-1), torch.bool)
+        buf('sub_set_a', sub_sets[:, 0], torch.int32)
+        buf('sub_set_b', sub_sets[:, 1], torch.int32)
+        for i, name in enumerate(('sub_alpha', 'sub_beta', 'sub_gamma')):
+            buf(name, t['sub_coef'][:, i], torch.float32)
+        buf('cand_row', t['cand_row'], torch.int64)
+        buf('cand', t['cand'][..., 0] * stride + t['cand'][..., 1],
+            torch.int32)
+        buf('cand_valid', t['cand_valid'], torch.bool)
 
     def extra_repr(self) -> str:
         return (f'num_bins={self.bins.shape[0]}, '
@@ -359,37 +395,26 @@ class SoftEncoder(nn.Module):
                 f'on_lattice={self.on_lattice}')
 
     # ------------------------------------------------------------------
-    def _cells(self, ab: Tensor) -> Tuple[Tensor, ...]:
-        """Per pixel: fractional position (ru, rv), sub-cell id and flat
-        lookup-table position of the floor cell; each (N, H*W)."""
-        n = ab.shape[0]
-        inv_grid = 1.0 / self.grid
-        u = (ab[:, 0].reshape(n, -1) - self._origin[0]) * inv_grid
-        v = (ab[:, 1].reshape(n, -1) - self._origin[1]) * inv_grid
-        fu = torch.floor(u)
-        fv = torch.floor(v)
-        ru = u - fu
-        rv = v - fv
-        s = _SUBDIVISIONS
-        si = (ru * s).to(torch.int64).clamp_(0, s - 1)
-        sj = (rv * s).to(torch.int64).clamp_(0, s - 1)
-        sub = si * s + sj
-        lo = -self._pad + self._window
-        cu = fu.clamp(lo, self._size[0] - 1 + self._pad - self._window - 1)
-        cv = fv.clamp(lo, self._size[1] - 1 + self._pad - self._window - 1)
-        base = (cu.to(torch.int64) + self._pad) * self._stride + (
-            cv.to(torch.int64) + self._pad)
-        return ru, rv, sub, base
-
-    def _weights_from_d2(self, d2: Tensor) -> Tensor:
-        """Normalised Gaussian weights from ascending squared distances."""
-        w = torch.exp((d2[:, :1] - d2) / (2.0 * self.sigma ** 2))
+    def _weights(self, a: Tensor, b: Tensor, idx: Tensor) -> Tensor:
+        """Normalised Gaussian weights of points (n,) over their bins
+        ``idx`` (n, K), nearest first. ``d_k^2 - d_0^2`` is evaluated as
+        ``(c_k - c_0) . (c_k + c_0 - 2 x)``, which stays accurate far from
+        the bins, where the squared distances themselves are huge."""
+        bins = self.bins.to(a.dtype)
+        ca = bins[idx, 0]
+        cb = bins[idx, 1]
+        excess = ((ca - ca[:, :1]) * (ca + ca[:, :1] - 2 * a[:, None]) +
+                  (cb - cb[:, :1]) * (cb + cb[:, :1] - 2 * b[:, None]))
+        w = torch.exp(excess / (-2.0 * self.sigma ** 2))
         return w / w.sum(1, keepdim=True)
 
     def _solve_points(self, a: Tensor, b: Tensor, sub: Optional[Tensor],
                       base: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         """Exact K nearest bins and weights for a few points (n,): tabulated
-        candidates where they all carry bins, brute force otherwise."""
+        candidates where they all carry bins, brute force otherwise.
+
+        Returns ``idx`` (n, K) int64, nearest first, and ``weight`` (n, K).
+        """
         k = self.num_neighbors
         n = a.shape[0]
         idx = torch.empty((n, k), dtype=torch.int64, device=a.device)
@@ -397,9 +422,14 @@ class SoftEncoder(nn.Module):
         brute = torch.ones(n, dtype=torch.bool, device=a.device)
         bins = self.bins.to(a.dtype)
         if sub is not None and n > 0:
-            cand = self.lut[base[:, None] + self.cand[sub]]  # (n, M)
-            valid = self.cand_valid[sub]
-            ok = ((cand >= 0) | ~valid).all(1)
+            row = self.cand_row[sub.long()]
+            # Resolved sub-cells (a missing bin in their K-set) get row 0
+            # and are then sent to brute force by ``has_row``.
+            has_row = row >= 0
+            row = row.clamp(min=0)
+            cand = self.lut[base.long()[:, None] + self.cand[row].long()]
+            valid = self.cand_valid[row]  # (n, M)
+            ok = ((cand >= 0) | ~valid).all(1) & has_row
             if ok.any():
                 c = cand[ok].clamp_min(0)
                 cd2 = ((a[ok, None] - bins[c, 0]) ** 2 +
@@ -413,7 +443,28 @@ class SoftEncoder(nn.Module):
             bd2, bidx = _brute_force(a[brute], b[brute], self.bins, k)
             d2[brute] = bd2
             idx[brute] = bidx
-        return idx, self._weights_from_d2(d2)
+        return idx, self._weights(a, b, idx)
+
+    def _locate(self, a: Tensor, b: Tensor) -> Tuple[Tensor, ...]:
+        """Per point (P,): fractional position (ru, rv) in its floor cell,
+        sub-cell id and lookup-table position of the (clamped) floor cell."""
+        s = _SUBDIVISIONS
+        inv_grid = 1.0 / self.grid
+        u = (a - self._origin[0]) * inv_grid
+        v = (b - self._origin[1]) * inv_grid
+        fu = torch.floor(u)
+        fv = torch.floor(v)
+        ru = u.sub_(fu)
+        rv = v.sub_(fv)
+        # ru is in [0, 1] (1 only through rounding): clamp the sub-cell.
+        si = (ru * s).to(torch.int32).clamp_(0, s - 1)
+        sj = (rv * s).to(torch.int32).clamp_(0, s - 1)
+        sub = si.mul_(s).add_(sj)
+        cu = fu.clamp_(self._cell_lo[0], self._cell_hi[0]).to(torch.int32)
+        cv = fv.clamp_(self._cell_lo[1], self._cell_hi[1]).to(torch.int32)
+        base = cu.mul_(self._stride).add_(cv + (self._pad * self._stride +
+                                                self._pad))
+        return ru, rv, sub, base
 
     @torch.no_grad()
     def forward(self, ab: Tensor) -> Tuple[Tensor, Tensor]:
@@ -424,65 +475,74 @@ class SoftEncoder(nn.Module):
 
         Returns:
             tuple[Tensor, Tensor]: ``idx`` (int64) and ``weight`` (dtype of
-            ``ab``, float32 for half inputs), each ``(N, K, H, W)``: the K
+            ``ab``; float32 for half inputs), each ``(N, K, H, W)``: the K
             nearest bins of every pixel and their Gaussian weights, which sum
             to 1 over K. ``idx[:, 0]`` is the nearest bin; the order of the
-            other K - 1 is unspecified.
+            other K - 1 is unspecified. Both are views of ``(K, N, H, W)``
+            tensors (call ``.contiguous()`` if a dense layout matters).
         """
         ab = _check_ab(ab)
         n, _, h, w = ab.shape
         k = self.num_neighbors
+        a = ab[:, 0].reshape(-1)
+        b = ab[:, 1].reshape(-1)
         if not self.on_lattice:
-            a = ab[:, 0].reshape(-1)
-            b = ab[:, 1].reshape(-1)
             idx, weight = self._solve_points(a, b, None, None)
-            return (idx.view(n, h * w, k).transpose(1, 2).reshape(n, k, h, w),
-                    weight.view(n, h * w, k).transpose(1, 2).reshape(
-                        n, k, h, w))
-        ru, rv, sub, base = self._cells(ab)
-        hw = h * w
-        coef = self.sub_coef.index_select(0, sub.view(-1)).view(n, hw, 3)
+            idx, weight = idx.t(), weight.t()
+        else:
+            idx, weight = self._encode_lattice(a, b)
+        # (K, N*H*W) -> (N, K, H, W) as a view: no copy.
+        return (idx.view(k, n, h, w).transpose(0, 1),
+                weight.view(k, n, h, w).transpose(0, 1))
+
+    def _encode_lattice(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
+        """Table-driven encoding of points (P,); returns (K, P) tensors."""
+        k = self.num_neighbors
+        ru, rv, sub, base = self._locate(a, b)
+        # Each point's K-set: set A or B of its sub-cell (the same set unless
+        # a single K-th/(K+1)-th swap crosses the sub-cell).
         test = torch.addcmul(
-            torch.addcmul(coef[..., 0], coef[..., 1], ru), coef[..., 2], rv)
-        set_start = torch.where(
-            test < 0,
-            self.sub_set_a.index_select(0, sub.view(-1)).view(n, hw),
-            self.sub_set_b.index_select(0, sub.view(-1)).view(n, hw))
-        slot = torch.arange(k, device=ab.device).view(1, k, 1)
-        set_slot = (set_start.view(n, 1, hw) + slot).view(-1)  # (N*K*HW,)
-        logit = torch.addcmul(
-            self.set_const.index_select(0, set_slot).view(n, k, hw),
-            self.set_u.index_select(0, set_slot).view(n, k, hw),
-            ru.unsqueeze(1))
-        logit = torch.addcmul(
-            logit,
-            self.set_v.index_select(0, set_slot).view(n, k, hw),
-            rv.unsqueeze(1))
-        weight = torch.exp_(logit)
-        weight = weight.div_(weight.sum(1, keepdim=True))
-        flat = (base.unsqueeze(1) + self.set_offset.index_select(
-            0, set_slot).view(n, k, hw)).view(-1)
-        idx = self.lut.index_select(0, flat).view(n, k, hw)
-        bad = (idx < 0).any(1).view(-1).nonzero().squeeze(1)  # (n_bad,)
+            torch.addcmul(self.sub_alpha.index_select(0, sub),
+                          self.sub_beta.index_select(0, sub), ru),
+            self.sub_gamma.index_select(0, sub), rv)
+        set_id = torch.where(test < 0, self.sub_set_a.index_select(0, sub),
+                             self.sub_set_b.index_select(0, sub))
+        # Slot-major layout (K, P) keeps every elementwise op contiguous.
+        slot_base = torch.arange(
+            k, dtype=torch.int32, device=a.device).mul_(self._num_sets)
+        ii = (set_id.unsqueeze(0) + slot_base.unsqueeze(1)).view(-1)
+        p = a.shape[0]
+        weight = torch.empty((k, p), dtype=ru.dtype, device=a.device)
+        weight[0] = 1.0  # slot 0 is the reference of the log weights
+        if k > 1:
+            tail = ii[p:]
+            logit = self.set_const.index_select(0, tail).view(k - 1, p)
+            if logit.dtype != ru.dtype:
+                logit = logit.to(ru.dtype)
+            logit.addcmul_(
+                self.set_u.index_select(0, tail).view(k - 1, p), ru)
+            logit.addcmul_(
+                self.set_v.index_select(0, tail).view(k - 1, p), rv)
+            torch.exp(logit, out=weight[1:])
+            weight.div_(weight.sum(0, keepdim=True))
+        flat = self.set_offset.index_select(0, ii).view(k, p).add_(base)
+        idx = self.lut.index_select(0, flat.view(-1)).view(k, p)
+        valid = self.set_valid.index_select(
+            0, base.mul(self._num_sets).add_(set_id))
+        bad = (~valid).nonzero().squeeze(1)
         if bad.numel() > 0:
-            a = ab[:, 0].reshape(-1)[bad]
-            b = ab[:, 1].reshape(-1)[bad]
-            fidx, fweight = self._solve_points(a, b,
-                                               sub.view(-1)[bad],
-                                               base.view(-1)[bad])
-            img = torch.div(bad, hw, rounding_mode='floor')
-            pos = (img * (k * hw) + (bad - img * hw)).unsqueeze(1) + (
-                torch.arange(k, device=ab.device) * hw)
-            idx.view(-1)[pos.view(-1)] = fidx.view(-1)
-            weight.view(-1)[pos.view(-1)] = fweight.to(weight.dtype).view(-1)
-        return idx.view(n, k, h, w), weight.view(n, k, h, w)
+            fidx, fweight = self._solve_points(a[bad], b[bad], sub[bad],
+                                               base[bad])
+            idx[:, bad] = fidx.t()
+            weight[:, bad] = fweight.t().to(weight.dtype)
+        return idx, weight
 
     @torch.no_grad()
     def nearest(self, ab: Tensor) -> Tensor:
         """Index of the nearest bin of every pixel.
 
         Args:
-            ab (Tensor): ab values, shape ``(N, 2, H, W)``.
+            ab (Tensor): ab values, shape ``(N, 2, H, W)``, finite.
 
         Returns:
             Tensor: int64, shape ``(N, H, W)``.
@@ -494,11 +554,12 @@ class SoftEncoder(nn.Module):
         if not self.on_lattice:
             return _brute_force(a, b, self.bins, 1)[1].view(n, h, w)
         inv_grid = 1.0 / self.grid
-        lo = -self._pad
+        # Rounding gives the nearest lattice point; if it carries a bin it is
+        # the nearest bin. Clamping keeps far points inside the -1 padding.
         cu = torch.round((a - self._origin[0]) * inv_grid).clamp_(
-            lo, self._size[0] - 1 + self._pad)
+            -self._pad, self._size[0] - 1 + self._pad)
         cv = torch.round((b - self._origin[1]) * inv_grid).clamp_(
-            lo, self._size[1] - 1 + self._pad)
+            -self._pad, self._size[1] - 1 + self._pad)
         flat = (cu.to(torch.int64) + self._pad) * self._stride + (
             cv.to(torch.int64) + self._pad)
         idx = self.lut.index_select(0, flat)

@@ -48,12 +48,14 @@ def _check_image(x: Tensor, name: str) -> None:
                         f'(float32 or float64), got {x.dtype}')
 
 
+_XYZ_FROM_RGB_T = torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64)
+_RGB_FROM_XYZ_T = torch.linalg.inv(_XYZ_FROM_RGB_T)
+
+
 def _matrices(x: Tensor) -> Tuple[Tensor, Tensor]:
     """Return (xyz_from_rgb, rgb_from_xyz) in the dtype/device of ``x``."""
-    fwd = torch.tensor(_XYZ_FROM_RGB, dtype=torch.float64)
-    inv = torch.linalg.inv(fwd)
-    return (fwd.to(device=x.device, dtype=x.dtype),
-            inv.to(device=x.device, dtype=x.dtype))
+    return (_XYZ_FROM_RGB_T.to(device=x.device, dtype=x.dtype),
+            _RGB_FROM_XYZ_T.to(device=x.device, dtype=x.dtype))
 
 
 def _channel_matmul(mat: Tensor, x: Tensor) -> Tensor:

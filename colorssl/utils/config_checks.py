@@ -90,7 +90,11 @@ def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-_NOT_IN_REGISTRY = re.compile(r'(\S+) is not in the (\S+) registry')
+# mmengine: "X is not in the mmpretrain::model registry". ``str(KeyError)`` quotes
+# its message, and when X is built inside another module (a backbone inside a
+# classifier) the message is nested in the outer error's text: X has no quotes.
+_NOT_IN_REGISTRY = re.compile(
+    r'([^\s\'"`]+) is not in the ([^\s\'"`]+) registry')
 
 
 def explain_registry_error(err: KeyError, filename: str) -> Optional[KeyError]:
@@ -122,10 +126,16 @@ def registry_errors_named(filename: str):
 
 
 def build_runner(cfg: Config, filename: str):
-    """Build the runner ``cfg`` asks for (``runner_type`` or mmengine's Runner)."""
+    """Build the runner ``cfg`` asks for (``runner_type`` or mmengine's Runner).
+
+    A torchrun job on a machine without a GPU gets a gloo process group first
+    (see :mod:`colorssl.utils.cpu_dist`).
+    """
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    from .cpu_dist import prepare_cpu_distributed
+    prepare_cpu_distributed(cfg, filename)
     with registry_errors_named(filename):
         if 'runner_type' in cfg:
             return RUNNERS.build(cfg)

@@ -212,7 +212,7 @@ model = dict(
     type='Colorization',
     data_preprocessor=dict(type='ColorizationDataPreprocessor'),
     backbone=dict(type='ColorizationNet', base_channels=8),
-    head=dict(type='ColorizationHead', in_channels=32))
+    head=dict(type='ColorizationHead', in_channels=32, prior=None))
 """
 
 

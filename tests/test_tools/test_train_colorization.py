@@ -37,21 +37,22 @@ def test_demo_config_trains_tests_and_draws(demo_data, tmp_path):
             'train_dataloader.persistent_workers=False',
             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-            'train_cfg.max_iters=30', 'train_cfg.val_interval=30',
-            'default_hooks.checkpoint.interval=30', 'default_hooks.logger.interval=1',
-            'custom_hooks.0.interval=20', 'param_scheduler.0.milestones=[25]']
+            'train_cfg.max_iters=24', 'train_cfg.val_interval=24',
+            'default_hooks.checkpoint.interval=24', 'default_hooks.logger.interval=1',
+            'custom_hooks.0.interval=10', 'param_scheduler.0.milestones=[20]']
     run(['tools/train.py', DEMO, '--work-dir', str(work), '--cfg-options', *opts])
-    assert (work / 'iter_30.pth').is_file()
+    assert (work / 'iter_24.pth').is_file()
     pictures = sorted(glob.glob(str(work / '*/vis_data/vis_image/colorization_*.png')))
-    assert [osp.basename(p) for p in pictures] == ['colorization_20.png',
-                                                   'colorization_30.png']
+    assert [osp.basename(p) for p in pictures] == ['colorization_10.png',
+                                                   'colorization_20.png',
+                                                   'colorization_24.png']
     scalars = [json.loads(line) for line in
                open(glob.glob(str(work / '*/vis_data/scalars.json'))[0])]
     losses = [s['loss'] for s in scalars if 'loss' in s]
-    assert len(losses) == 30
+    assert len(losses) == 24
     assert sum(losses[-5:]) < sum(losses[:5])  # the colour loss goes down
     assert any('color/auc' in s for s in scalars)  # validation ran the metric
 
-    proc = run(['tools/test.py', DEMO, str(work / 'iter_30.pth'), '--work-dir',
+    proc = run(['tools/test.py', DEMO, str(work / 'iter_24.pth'), '--work-dir',
                 str(tmp_path / 'test'), '--cfg-options', *opts])
     assert 'color/chroma_ratio' in proc.stdout + proc.stderr

@@ -61,14 +61,14 @@ class ColorizationVisualizationHook(Hook):
             return
         self._last_batch = data_batch
         if self.every_n_train_iters(runner, self.interval):
-            self._draw(runner, data_batch)
+            self._draw(runner, data_batch, step=runner.iter + 1)
 
     def after_train(self, runner) -> None:
         if self._last_batch is not None and runner.iter % self.interval != 0:
-            self._draw(runner, self._last_batch)
+            self._draw(runner, self._last_batch, step=runner.iter)
 
     @torch.no_grad()
-    def _draw(self, runner, data_batch: dict) -> None:
+    def _draw(self, runner, data_batch: dict, step: int) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         inputs = data_batch['inputs']
         images: Sequence = inputs[:self.num_samples]
@@ -80,4 +80,4 @@ class ColorizationVisualizationHook(Hook):
         finally:
             model.train(was_training)
         picture = triptychs(lab[:, :1], pred_ab, lab[:, 1:])
-        runner.visualizer.add_image(self.name, picture, step=runner.iter)
+        runner.visualizer.add_image(self.name, picture, step=step)

@@ -101,13 +101,6 @@ class ColorizationHead(BaseModule):
             p = smooth_prior(p, bins, sigma=prior_sigma)
         return rebalance_weights(p, lam=lam).float()
 
-    def _apply(self, fn, recurse=True):
-        # Keep the soft encoder's lookup tables on the same device as the head.
-        out = super()._apply(fn, recurse)
-        if hasattr(self.encoder, 'to'):
-            self.encoder = self.encoder.to(self.bins.device)
-        return out
-
     def forward(self, feats: Union[torch.Tensor, Sequence[torch.Tensor]],
                 input_size: Tuple[int, int]) -> torch.Tensor:
         """Logits of shape (N, Q, H / pred_stride, W / pred_stride).

@@ -52,7 +52,7 @@ FitLike = Union[Tensor, Sequence[float]]
 def _cube_fit(num_steps: int) -> Tuple[float, ...]:
     grid = torch.linspace(0., 1., num_steps, dtype=torch.float64)
     r, g, b = torch.meshgrid(grid, grid, grid, indexing='ij')
-    rgb = torch.stack((r, g, b)).reshape(-1, 3)
+    rgb = torch.stack((r, g, b), dim=-1).reshape(-1, 3)
     return tuple(_lstsq_fit(rgb).tolist())
 
 

@@ -1,0 +1,189 @@
+"""Soft-encoding (+ rebalanced loss) speed against the original's method.
+
+    PYTHONPATH=. python benchmarks/bench_soft_encode.py [--batch 32] [--size 56]
+        [--num-neighbors 5 10] [--repeats 15] [--threads 1] [--data DIR]
+
+The ab targets are a batch of real images (``--data``, default the
+cifar10-mini training split, resized to ``--size``) or, when that folder is
+absent, random sRGB colours (in gamut by construction).
+
+Two comparisons, both timed in this run, median of ``--repeats`` interleaved
+runs, on CPU:
+
+1. encode: :class:`colorssl.color.SoftEncoder` against the original training
+   layer's method: ``sklearn.neighbors.NearestNeighbors(algorithm='ball_tree')
+   .kneighbors`` (tree built once, outside the timing) + numpy Gaussian
+   weights. Same output: K bin indices and weights per pixel.
+2. training layer: soft targets + class-rebalanced multinomial cross-entropy
+   given the network's log-probabilities (their ``log_softmax`` is computed
+   once, outside the timing, as it is shared by both). The reference does what
+   the released layers did in numpy: dense (P, Q) soft targets, per-pixel
+   weight = prior factor of the target's arg-max, weighted loss over the dense
+   targets. Ours: sparse targets, the nearest bin's factor, a gather of K
+   log-probabilities per pixel.
+
+Both comparisons also check that the two sides agree numerically.
+"""
+import argparse
+import glob
+import os.path as osp
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from colorssl.color import (DEFAULT_PRIOR, SoftEncoder, load_ab_bins,
+                            load_prior, rebalance_weights, rgb_to_lab)
+
+DEFAULT_DATA = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data',
+    'cifar10-mini', 'train')
+
+
+def load_ab(data: str, batch: int, size: int, seed: int):
+    """(batch, 2, size, size) float32 ab targets and a description."""
+    files = sorted(glob.glob(osp.join(data, '**', '*.jpg'), recursive=True) +
+                   glob.glob(osp.join(data, '**', '*.png'), recursive=True))
+    rng = np.random.default_rng(seed)
+    if len(files) >= batch:
+        from PIL import Image
+        pick = rng.choice(len(files), batch, replace=False)
+        imgs = []
+        for i in pick:
+            with Image.open(files[i]) as img:
+                imgs.append(np.asarray(img.convert('RGB'), dtype=np.float32))
+        rgb = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2) / 255.0
+        rgb = F.interpolate(rgb, size=(size, size), mode='bilinear',
+                            align_corners=False).clamp(0, 1)
+        source = f'{batch} images from {osp.normpath(data)}'
+    else:
+        rgb = torch.from_numpy(
+            rng.uniform(0, 1, (batch, 3, size, size)).astype(np.float32))
+        source = f'random sRGB colours ({osp.normpath(data)} not found)'
+    return rgb_to_lab(rgb)[:, 1:].contiguous(), source
+
+
+class Reference:
+    """The original training layers' computation, in numpy + sklearn."""
+
+    def __init__(self, bins: np.ndarray, k: int, sigma: float,
+                 factor: np.ndarray):
+        from sklearn.neighbors import NearestNeighbors
+        self.nn = NearestNeighbors(n_neighbors=k,
+                                   algorithm='ball_tree').fit(bins)
+        self.k = k
+        self.sigma = sigma
+        self.q = len(bins)
+        self.factor = factor
+
+    def encode(self, ab: np.ndarray):
+        """ab (N, 2, H, W) -> idx, weights, each (P, K), P = N*H*W."""
+        pts = ab.transpose(0, 2, 3, 1).reshape(-1, 2)
+        dist, idx = self.nn.kneighbors(pts, self.k)
+        w = np.exp(-dist**2 / (2 * self.sigma**2))
+        w /= w.sum(axis=1, keepdims=True)
+        return idx, w
+
+    def loss(self, ab: np.ndarray, logp: np.ndarray) -> float:
+        """Dense soft targets, rebalancing by arg-max, weighted CE."""
+        n, _, h, w = ab.shape
+        idx, wts = self.encode(ab)
+        p = idx.shape[0]
+        target = np.zeros((p, self.q), dtype=np.float64)
+        target[np.arange(p)[:, None], idx] = wts
+        target = target.reshape(n, h, w, self.q).transpose(0, 3, 1, 2)
+        pixel_w = self.factor[np.argmax(target, axis=1)]  # (N, H, W)
+        ce = -(target * logp).sum(axis=1)
+        return float((pixel_w * ce).mean())
+
+
+def ours_loss(encoder: SoftEncoder, factor: torch.Tensor, ab: torch.Tensor,
+              logp: torch.Tensor) -> torch.Tensor:
+    idx, wts = encoder(ab)
+    pixel_w = factor[idx[:, 0]]  # idx[:, 0] is the nearest bin
+    ce = -(wts * logp.gather(1, idx)).sum(1)
+    return (pixel_w * ce).mean()
+
+
+def median_times(fns: dict, repeats: int) -> dict:
+    times = {name: [] for name in fns}
+    for name, fn in fns.items():  # warm-up
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--batch', type=int, default=32)
+    parser.add_argument('--size', type=int, default=56)
+    parser.add_argument('--num-neighbors', type=int, nargs='+', default=[5, 10])
+    parser.add_argument('--sigma', type=float, default=5.0)
+    parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch intra-op threads (sklearn kneighbors '
+                        'runs on one thread)')
+    parser.add_argument('--data', default=DEFAULT_DATA)
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    bins = load_ab_bins()
+    ab, source = load_ab(args.data, args.batch, args.size, args.seed)
+    factor = rebalance_weights(load_prior(DEFAULT_PRIOR)['prior']).float()
+    g = torch.Generator().manual_seed(args.seed)
+    logp = torch.log_softmax(
+        torch.randn((args.batch, len(bins), args.size, args.size),
+                    generator=g), dim=1)
+    ab_np = ab.double().numpy()
+    logp_np = logp.double().numpy()
+    print(f'ab targets: {tuple(ab.shape)}, {source}; torch threads: '
+          f'{torch.get_num_threads()}; median of {args.repeats} runs')
+
+    for k in args.num_neighbors:
+        ref = Reference(bins.double().numpy(), k, args.sigma,
+                        factor.double().numpy())
+        enc = SoftEncoder(bins, num_neighbors=k, sigma=args.sigma)
+
+        # Agreement: same bins (as sets) and weights, same loss.
+        idx, wts = enc(ab)
+        idx = idx.permute(0, 2, 3, 1).reshape(-1, k).numpy()
+        wts = wts.permute(0, 2, 3, 1).reshape(-1, k).double().numpy()
+        ref_idx, ref_w = ref.encode(ab_np)
+        dense = np.zeros((len(idx), len(bins)))
+        np.put_along_axis(dense, idx, wts, axis=1)
+        ref_dense = np.zeros_like(dense)
+        np.put_along_axis(ref_dense, ref_idx, ref_w, axis=1)
+        max_diff = np.abs(dense - ref_dense).max()
+        same_sets = (np.sort(idx, 1) == np.sort(ref_idx, 1)).all(1).mean()
+        loss_ours = float(ours_loss(enc, factor, ab, logp))
+        loss_ref = ref.loss(ab_np, logp_np)
+
+        t = median_times(
+            dict(ref_encode=lambda: ref.encode(ab_np),
+                 ours_encode=lambda: enc(ab),
+                 ref_layer=lambda: ref.loss(ab_np, logp_np),
+                 ours_layer=lambda: ours_loss(enc, factor, ab, logp)),
+            args.repeats)
+        print(f'\nK = {k}: {ab.shape[0] * ab.shape[2] * ab.shape[3]} pixels')
+        print(f'  agreement: same K-bin set for {100 * same_sets:.3f}% of '
+              f'pixels, max |dense target diff| {max_diff:.2e}, loss '
+              f'{loss_ours:.6f} vs {loss_ref:.6f}')
+        print(f'  encode        sklearn ball_tree + numpy '
+              f'{1e3 * t["ref_encode"]:8.2f} ms | SoftEncoder '
+              f'{1e3 * t["ours_encode"]:7.2f} ms | ratio '
+              f'{t["ref_encode"] / t["ours_encode"]:6.1f}x')
+        print(f'  training layer original (numpy, dense) '
+              f'{1e3 * t["ref_layer"]:8.2f} ms | colorssl    '
+              f'{1e3 * t["ours_layer"]:7.2f} ms | ratio '
+              f'{t["ref_layer"] / t["ours_layer"]:6.1f}x')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,3 @@
+from .multi_layer_pool import MultiLayerAvgPool
+
+__all__ = ['MultiLayerAvgPool']

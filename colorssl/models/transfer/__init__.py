@@ -1,0 +1,19 @@
+"""From a colorization checkpoint to stock mmpretrain / mmdet / mmseg backbones."""
+from .colorization_checkpoint import (IMAGENET_MEAN, IMAGENET_STD,
+                                      CheckpointMismatchError, ColorizationCheckpoint,
+                                      KeyReport, StemInfo, check_loadable,
+                                      compare_state_dict, convert_colorization_backbone,
+                                      find_stem, format_report,
+                                      load_colorization_checkpoint)
+from .colorization_pretrained_init import ColorizationPretrainedInit
+from .pretrained_check import check_pretrained_init, load_pretrained_state
+from .stem_fold import fit_srgb_to_lightness, fold_l_into_rgb_conv, gray_fit
+
+__all__ = [
+    'IMAGENET_MEAN', 'IMAGENET_STD', 'CheckpointMismatchError', 'ColorizationCheckpoint',
+    'KeyReport', 'StemInfo', 'check_loadable', 'compare_state_dict',
+    'convert_colorization_backbone', 'find_stem', 'format_report',
+    'load_colorization_checkpoint', 'ColorizationPretrainedInit',
+    'check_pretrained_init', 'load_pretrained_state', 'fit_srgb_to_lightness',
+    'fold_l_into_rgb_conv', 'gray_fit'
+]

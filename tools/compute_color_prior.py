@@ -1,0 +1,188 @@
+"""Compute the ab colour prior used for class rebalancing.
+
+    python tools/compute_color_prior.py DATA_DIR [--bins original313]
+        [--sigma 5] [--max-images N] [--seed 0] [--out PRIOR.npz]
+
+Every image under DATA_DIR (searched recursively for .jpg .jpeg .png .bmp) is
+converted to RGB (any PIL mode: RGBA, palette, CMYK, 16-bit, grayscale ...),
+then to CIE Lab; each pixel's ab is counted at its nearest bin. Grayscale
+images (|a| <= 5 and |b| <= 5 at every pixel, the rule of the original
+training code) and unreadable files are skipped and counted; the names of
+unreadable files are printed. The per-bin counts are normalised, smoothed with
+a Gaussian of ``--sigma`` in ab space (0: no smoothing) and written with
+:func:`colorssl.color.save_prior`, together with the raw counts and a ``meta``
+record: the data folder, image counts, skipped counts and the exact command.
+The colorization head reads this file (``model.head.prior``).
+"""
+import argparse
+import os
+import os.path as osp
+import shlex
+import sys
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from colorssl.color import (SoftEncoder, load_ab_bins, rgb_to_lab, save_prior,
+                            smooth_prior)
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+GRAYSCALE_THRESHOLD = 5.0
+# Pixels per nearest-bin call.
+_BATCH_PIXELS = 1 << 20
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Compute the ab colour prior of an image folder.')
+    parser.add_argument('data_dir', help='image folder (searched recursively)')
+    parser.add_argument(
+        '--bins',
+        default='original313',
+        help="ab bins: 'original313', 'srgb_reachable' or a .csv/.npy path "
+        '(default: original313)')
+    parser.add_argument(
+        '--sigma',
+        type=float,
+        default=5.0,
+        help='Gaussian smoothing of the prior in ab units, 0 for none '
+        '(default: 5)')
+    parser.add_argument(
+        '--max-images',
+        type=int,
+        default=None,
+        help='use at most this many images, a random sample (default: all)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the --max-images sample (default: 0)')
+    parser.add_argument(
+        '--out',
+        default='color_prior.npz',
+        help='output .npz file (default: color_prior.npz)')
+    args = parser.parse_args(argv)
+    if args.sigma < 0:
+        parser.error(f'--sigma must be >= 0, got {args.sigma}')
+    if args.max_images is not None and args.max_images < 1:
+        parser.error(f'--max-images must be >= 1, got {args.max_images}')
+    return args
+
+
+def find_images(root: str) -> List[str]:
+    """Image files under ``root``, sorted, as paths relative to it."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            if osp.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(osp.relpath(osp.join(dirpath, name), root))
+    return sorted(found)
+
+
+def read_ab(path: str) -> np.ndarray:
+    """ab values of an image file as a (2, H, W) float32 array."""
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+            # 16-bit grayscale: scale to 8 bits before the RGB conversion,
+            # which would otherwise clip it.
+            arr = np.asarray(img, dtype=np.float64) / 65535.0
+            rgb = np.repeat(arr[None], 3, axis=0)
+        else:
+            rgb = np.asarray(img.convert('RGB'), dtype=np.float64).transpose(
+                2, 0, 1) / 255.0
+    lab = rgb_to_lab(torch.from_numpy(np.clip(rgb, 0.0, 1.0)))
+    return lab[1:].float().numpy()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    if not osp.isdir(args.data_dir):
+        raise SystemExit(f'data_dir {args.data_dir!r} is not a folder')
+    bins = load_ab_bins(args.bins)
+    encoder = SoftEncoder(bins, num_neighbors=1)
+    files = find_images(args.data_dir)
+    num_found = len(files)
+    if num_found == 0:
+        raise SystemExit(f'no {"/".join(IMAGE_EXTENSIONS)} images found under '
+                         f'{args.data_dir!r}')
+    if args.max_images is not None and args.max_images < num_found:
+        rng = np.random.default_rng(args.seed)
+        pick = np.sort(rng.choice(num_found, args.max_images, replace=False))
+        files = [files[i] for i in pick]
+
+    counts = torch.zeros(len(bins), dtype=torch.int64)
+    pending: List[np.ndarray] = []
+    pending_pixels = 0
+    corrupt: List[str] = []
+    num_gray = 0
+    num_used = 0
+
+    def flush():
+        nonlocal pending, pending_pixels
+        if pending:
+            ab = torch.from_numpy(np.concatenate(pending, axis=1))
+            idx = encoder.nearest(ab.view(1, 2, -1, 1))
+            counts.add_(torch.bincount(idx.view(-1), minlength=len(bins)))
+        pending, pending_pixels = [], 0
+
+    for rel in files:
+        try:
+            ab = read_ab(osp.join(args.data_dir, rel))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError
+                ) as e:
+            corrupt.append(rel)
+            print(f'skipping unreadable image {rel}: {e}', file=sys.stderr)
+            continue
+        if np.abs(ab).max() <= GRAYSCALE_THRESHOLD:
+            num_gray += 1
+            continue
+        num_used += 1
+        pending.append(ab.reshape(2, -1))
+        pending_pixels += pending[-1].shape[1]
+        if pending_pixels >= _BATCH_PIXELS:
+            flush()
+    flush()
+    if num_used == 0:
+        raise SystemExit(f'no colour image could be used under '
+                         f'{args.data_dir!r} ({num_gray} grayscale, '
+                         f'{len(corrupt)} unreadable)')
+
+    prior = counts.double() / counts.sum()
+    if args.sigma > 0:
+        prior = smooth_prior(prior, bins, sigma=args.sigma)
+    meta = dict(
+        data_dir=args.data_dir,
+        bins=args.bins,
+        num_bins=len(bins),
+        sigma=args.sigma,
+        smoothed=args.sigma > 0,
+        num_images_found=num_found,
+        num_images_considered=len(files),
+        num_images_used=num_used,
+        num_pixels=int(counts.sum()),
+        max_images=args.max_images,
+        seed=args.seed,
+        skipped_grayscale=num_gray,
+        skipped_corrupt=len(corrupt),
+        corrupt_files=corrupt,
+        grayscale_threshold=GRAYSCALE_THRESHOLD,
+        command='python ' + shlex.join(
+            [sys.argv[0] if argv is None else 'tools/compute_color_prior.py'] +
+            (sys.argv[1:] if argv is None else list(argv))),
+    )
+    save_prior(args.out, prior, bins, meta, counts=counts)
+    print(f'{num_used} images used, {num_gray} grayscale and {len(corrupt)} '
+          f'unreadable skipped (of {num_found} found); '
+          f'{int((counts > 0).sum())}/{len(bins)} bins seen; '
+          f'wrote {args.out}')
+    if corrupt:
+        print('unreadable files: ' + ', '.join(corrupt))
+    return meta
+
+
+if __name__ == '__main__':
+    main()
