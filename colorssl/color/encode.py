@@ -230,39 +230,30 @@ def _subcell_tables(k: int, subdiv: int) -> Dict[str, np.ndarray]:
                 cand_valid=cand_valid)
 
 
-def _rank_sort(d2: Tensor, idx: Tensor, k: int) -> Tuple[Tensor, Tensor]:
-    """Sort each row of ``d2`` (n, M) ascending (ties by column) without a
-    sort kernel, carry ``idx`` along, and keep the first ``k`` columns."""
+def _rank_sort(d2: Tensor, idx: Tensor, k: int) -> Tensor:
+    """Order each row of ``idx`` (n, M) by ``d2`` (n, M) ascending (ties by
+    column) without a sort kernel; keep the first ``k`` columns."""
     m = d2.shape[1]
     col = torch.arange(m, device=d2.device)
     less = d2[:, None, :] < d2[:, :, None]  # [i, j]: d_j < d_i
     tie = (d2[:, None, :] == d2[:, :, None]) & (col[None, :] < col[:, None])
     rank = (less | tie).sum(2)
-    d2_sorted = torch.zeros_like(d2).scatter_(1, rank, d2)
-    idx_sorted = torch.zeros_like(idx).scatter_(1, rank, idx)
-    return d2_sorted[:, :k], idx_sorted[:, :k]
+    return torch.zeros_like(idx).scatter_(1, rank, idx)[:, :k]
 
 
-def _brute_force(a: Tensor, b: Tensor, bins: Tensor,
-                 k: int) -> Tuple[Tensor, Tensor]:
-    """K nearest bins of points (a, b), each (n,), against bins (Q, 2).
-    Returns (squared distances, indices), each (n, k), ascending."""
-    n = a.shape[0]
+def _brute_force(a: Tensor, b: Tensor, bins: Tensor, k: int) -> Tensor:
+    """Indices (n, k) of the k nearest bins of points (a, b), each (n,),
+    against bins (Q, 2), nearest first."""
     q = bins.shape[0]
     bins = bins.to(a.dtype)
     chunk = max(1, _BRUTE_CHUNK // q)
-    d2_out, idx_out = [], []
-    for start in range(0, n, chunk):
+    out = [a.new_empty((0, k), dtype=torch.int64)]
+    for start in range(0, a.shape[0], chunk):
         ca = a[start:start + chunk, None]
         cb = b[start:start + chunk, None]
         d2 = (ca - bins[None, :, 0]) ** 2 + (cb - bins[None, :, 1]) ** 2
-        val, ind = torch.topk(d2, k, dim=1, largest=False, sorted=True)
-        d2_out.append(val)
-        idx_out.append(ind)
-    if not d2_out:
-        empty = a.new_zeros((0, k))
-        return empty, empty.long()
-    return torch.cat(d2_out), torch.cat(idx_out)
+        out.append(torch.topk(d2, k, dim=1, largest=False, sorted=True)[1])
+    return torch.cat(out)
 
 
 class SoftEncoder(nn.Module):
@@ -352,9 +343,9 @@ class SoftEncoder(nn.Module):
                                 (sets_f[:, :1] ** 2).sum(-1))
         flat_off = sets[..., 0] * stride + sets[..., 1]
 
-        def slot_major(x):  # (n_sets, K) -> (K * (n_sets + 1),)
+        def slot_major(x):  # (n_sets, K) -> (K, n_sets + 1)
             x = np.concatenate([x, np.zeros((1, k), dtype=x.dtype)])
-            return x.T.reshape(-1)
+            return x.T
 
         # valid[cell, set]: every slot of the set carries a bin.
         lut_flat = lut.reshape(-1)
@@ -375,9 +366,10 @@ class SoftEncoder(nn.Module):
                 np.ascontiguousarray(arr)).to(dtype), persistent=False)
 
         buf('lut', lut_flat, torch.int64)
-        buf('set_const', slot_major(const), torch.float32)
-        buf('set_u', slot_major(scale * rel[..., 0]), torch.float32)
-        buf('set_v', slot_major(scale * rel[..., 1]), torch.float32)
+        # Slot 0 is the reference of the log weights: only slots 1..K-1.
+        buf('set_const', slot_major(const)[1:], torch.float32)
+        buf('set_u', slot_major(scale * rel[..., 0])[1:], torch.float32)
+        buf('set_v', slot_major(scale * rel[..., 1])[1:], torch.float32)
         buf('set_offset', slot_major(flat_off), torch.int32)
         buf('set_valid', valid.reshape(-1), torch.bool)
         buf('sub_set_a', sub_sets[:, 0], torch.int32)
@@ -410,39 +402,35 @@ class SoftEncoder(nn.Module):
 
     def _solve_points(self, a: Tensor, b: Tensor, sub: Optional[Tensor],
                       base: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Exact K nearest bins and weights for a few points (n,): tabulated
-        candidates where they all carry bins, brute force otherwise.
+        """Exact K nearest bins and weights for a few points (n,): the
+        tabulated candidates of an unresolved sub-cell when they all carry
+        bins, brute force otherwise.
 
         Returns ``idx`` (n, K) int64, nearest first, and ``weight`` (n, K).
         """
         k = self.num_neighbors
-        n = a.shape[0]
-        idx = torch.empty((n, k), dtype=torch.int64, device=a.device)
-        d2 = torch.empty((n, k), dtype=a.dtype, device=a.device)
-        brute = torch.ones(n, dtype=torch.bool, device=a.device)
-        bins = self.bins.to(a.dtype)
-        if sub is not None and n > 0:
-            row = self.cand_row[sub.long()]
-            # Resolved sub-cells (a missing bin in their K-set) get row 0
-            # and are then sent to brute force by ``has_row``.
-            has_row = row >= 0
-            row = row.clamp(min=0)
-            cand = self.lut[base.long()[:, None] + self.cand[row].long()]
-            valid = self.cand_valid[row]  # (n, M)
-            ok = ((cand >= 0) | ~valid).all(1) & has_row
-            if ok.any():
-                c = cand[ok].clamp_min(0)
-                cd2 = ((a[ok, None] - bins[c, 0]) ** 2 +
-                       (b[ok, None] - bins[c, 1]) ** 2)
-                cd2 = cd2.masked_fill(~valid[ok], math.inf)
-                cd2, c = _rank_sort(cd2, c, k)
-                d2[ok] = cd2
-                idx[ok] = c
-                brute[ok] = False
-        if brute.any():
-            bd2, bidx = _brute_force(a[brute], b[brute], self.bins, k)
-            d2[brute] = bd2
-            idx[brute] = bidx
+        if sub is None:
+            idx = _brute_force(a, b, self.bins, k)
+            return idx, self._weights(a, b, idx)
+        row = self.cand_row.index_select(0, sub)
+        cand = self.lut[base.long()[:, None] +
+                        self.cand[row.clamp(min=0)].long()]  # (n, M)
+        pad = ~self.cand_valid[row.clamp(min=0)]
+        # Resolved sub-cells here have a missing bin in their K-set.
+        ok = ((cand >= 0) | pad).all(1) & (row >= 0)
+        use = ok.nonzero().squeeze(1)
+        rest = (~ok).nonzero().squeeze(1)
+        idx = torch.empty((a.shape[0], k), dtype=torch.int64,
+                          device=a.device)
+        if use.numel() > 0:
+            c = cand[use].clamp_(min=0)
+            bins = self.bins.to(a.dtype)
+            cd2 = ((a[use, None] - bins[c, 0]) ** 2 +
+                   (b[use, None] - bins[c, 1]) ** 2)
+            cd2.masked_fill_(pad[use], math.inf)
+            idx[use] = _rank_sort(cd2, c, k)
+        if rest.numel() > 0:
+            idx[rest] = _brute_force(a[rest], b[rest], self.bins, k)
         return idx, self._weights(a, b, idx)
 
     def _locate(self, a: Tensor, b: Tensor) -> Tuple[Tensor, ...]:
@@ -488,7 +476,7 @@ class SoftEncoder(nn.Module):
         b = ab[:, 1].reshape(-1)
         if not self.on_lattice:
             idx, weight = self._solve_points(a, b, None, None)
-            idx, weight = idx.t(), weight.t()
+            idx, weight = idx.t().contiguous(), weight.t().contiguous()
         else:
             idx, weight = self._encode_lattice(a, b)
         # (K, N*H*W) -> (N, K, H, W) as a view: no copy.
@@ -507,26 +495,20 @@ class SoftEncoder(nn.Module):
             self.sub_gamma.index_select(0, sub), rv)
         set_id = torch.where(test < 0, self.sub_set_a.index_select(0, sub),
                              self.sub_set_b.index_select(0, sub))
-        # Slot-major layout (K, P) keeps every elementwise op contiguous.
-        slot_base = torch.arange(
-            k, dtype=torch.int32, device=a.device).mul_(self._num_sets)
-        ii = (set_id.unsqueeze(0) + slot_base.unsqueeze(1)).view(-1)
-        p = a.shape[0]
-        weight = torch.empty((k, p), dtype=ru.dtype, device=a.device)
+        # Slot-major (K, P) layout: every elementwise op is contiguous and
+        # each table gathers along its columns.
+        weight = ru.new_empty((k, a.shape[0]))
         weight[0] = 1.0  # slot 0 is the reference of the log weights
         if k > 1:
-            tail = ii[p:]
-            logit = self.set_const.index_select(0, tail).view(k - 1, p)
+            logit = self.set_const.index_select(1, set_id)
             if logit.dtype != ru.dtype:
                 logit = logit.to(ru.dtype)
-            logit.addcmul_(
-                self.set_u.index_select(0, tail).view(k - 1, p), ru)
-            logit.addcmul_(
-                self.set_v.index_select(0, tail).view(k - 1, p), rv)
+            logit.addcmul_(self.set_u.index_select(1, set_id), ru)
+            logit.addcmul_(self.set_v.index_select(1, set_id), rv)
             torch.exp(logit, out=weight[1:])
             weight.div_(weight.sum(0, keepdim=True))
-        flat = self.set_offset.index_select(0, ii).view(k, p).add_(base)
-        idx = self.lut.index_select(0, flat.view(-1)).view(k, p)
+        flat = self.set_offset.index_select(1, set_id).add_(base)
+        idx = self.lut.index_select(0, flat.view(-1)).view(k, -1)
         valid = self.set_valid.index_select(
             0, base.mul(self._num_sets).add_(set_id))
         bad = (~valid).nonzero().squeeze(1)
@@ -552,7 +534,7 @@ class SoftEncoder(nn.Module):
         a = ab[:, 0].reshape(-1)
         b = ab[:, 1].reshape(-1)
         if not self.on_lattice:
-            return _brute_force(a, b, self.bins, 1)[1].view(n, h, w)
+            return _brute_force(a, b, self.bins, 1).view(n, h, w)
         inv_grid = 1.0 / self.grid
         # Rounding gives the nearest lattice point; if it carries a bin it is
         # the nearest bin. Clamping keeps far points inside the -1 padding.
@@ -565,7 +547,7 @@ class SoftEncoder(nn.Module):
         idx = self.lut.index_select(0, flat)
         bad = (idx < 0).nonzero().squeeze(1)
         if bad.numel() > 0:
-            idx[bad] = _brute_force(a[bad], b[bad], self.bins, 1)[1][:, 0]
+            idx[bad] = _brute_force(a[bad], b[bad], self.bins, 1)[:, 0]
         return idx.view(n, h, w)
 
 
