@@ -8,7 +8,9 @@ cifar10-mini training split, resized to ``--size``) or, when that folder is
 absent, random sRGB colours (in gamut by construction).
 
 Two comparisons, both timed in this run, median of ``--repeats`` interleaved
-runs, on CPU:
+runs, on CPU, as wall-clock time and as CPU time of the calling thread (the
+latter is less sensitive to other processes on a busy machine; both sides run
+on one thread unless ``--threads`` says otherwise):
 
 1. encode: :class:`colorssl.color.SoftEncoder` against the original training
    layer's method: ``sklearn.neighbors.NearestNeighbors(algorithm='ball_tree')
@@ -107,16 +109,22 @@ def ours_loss(encoder: SoftEncoder, factor: torch.Tensor, ab: torch.Tensor,
     return (pixel_w * ce).mean()
 
 
-def median_times(fns: dict, repeats: int) -> dict:
-    times = {name: [] for name in fns}
+def median_times(fns: dict, repeats: int):
+    """Median wall-clock and CPU (this thread) seconds of each function,
+    runs interleaved so that both sides see the same machine load."""
+    wall = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     for name, fn in fns.items():  # warm-up
         fn()
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            cpu[name].append(time.thread_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
+    med = statistics.median
+    return ({n: med(t) for n, t in wall.items()},
+            {n: med(t) for n, t in cpu.items()})
 
 
 def main():
@@ -165,7 +173,7 @@ def main():
         loss_ours = float(ours_loss(enc, factor, ab, logp))
         loss_ref = ref.loss(ab_np, logp_np)
 
-        t = median_times(
+        wall, cpu = median_times(
             dict(ref_encode=lambda: ref.encode(ab_np),
                  ours_encode=lambda: enc(ab),
                  ref_layer=lambda: ref.loss(ab_np, logp_np),
@@ -175,14 +183,16 @@ def main():
         print(f'  agreement: same K-bin set for {100 * same_sets:.3f}% of '
               f'pixels, max |dense target diff| {max_diff:.2e}, loss '
               f'{loss_ours:.6f} vs {loss_ref:.6f}')
-        print(f'  encode        sklearn ball_tree + numpy '
-              f'{1e3 * t["ref_encode"]:8.2f} ms | SoftEncoder '
-              f'{1e3 * t["ours_encode"]:7.2f} ms | ratio '
-              f'{t["ref_encode"] / t["ours_encode"]:6.1f}x')
-        print(f'  training layer original (numpy, dense) '
-              f'{1e3 * t["ref_layer"]:8.2f} ms | colorssl    '
-              f'{1e3 * t["ours_layer"]:7.2f} ms | ratio '
-              f'{t["ref_layer"] / t["ours_layer"]:6.1f}x')
+        for what, ref_name, ours_name, ref_key, ours_key in (
+                ('encode', 'sklearn ball_tree + numpy', 'SoftEncoder',
+                 'ref_encode', 'ours_encode'),
+                ('training layer', 'original (numpy, dense)', 'colorssl',
+                 'ref_layer', 'ours_layer')):
+            for clock, t in (('wall', wall), ('cpu', cpu)):
+                print(f'  {what:14s} {clock:4s}  {ref_name:25s} '
+                      f'{1e3 * t[ref_key]:8.2f} ms | {ours_name:11s} '
+                      f'{1e3 * t[ours_key]:7.2f} ms | ratio '
+                      f'{t[ref_key] / t[ours_key]:6.1f}x')
 
 
 if __name__ == '__main__':

@@ -10,7 +10,6 @@ contained in the shipped list.
 import functools
 import os.path as osp
 import warnings
-from typing import Union
 
 import numpy as np
 import torch

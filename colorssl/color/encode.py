@@ -9,19 +9,22 @@ Speed comes from the grid the bins lie on, and the result stays exact:
 * Bins on a lattice ``origin + grid * (i, j)`` are indexed by a lookup table
   from lattice point to bin index (-1 where the lattice point has no bin).
 * The K nearest points of the *infinite* lattice depend only on where a point
-  falls inside its lattice cell. The cell is cut into ``S x S`` sub-cells and
-  for every sub-cell the set of K nearest lattice points is tabulated once.
-  The set is provably constant over a sub-cell when, at all four corners,
-  every member is closer than every non-member (the difference of two squared
-  distances is affine, so checking the corners covers the whole square).
-* If all K tabulated lattice points carry bins they are the K nearest bins
-  (bins are a subset of the lattice). This holds for nearly every pixel, which
-  then costs a few table look-ups and one ``exp``: no distance search at all.
-* Pixels in the few sub-cells crossed by a boundary of the K-set take a
-  tabulated superset of candidates (every lattice point that can be among the
-  K nearest anywhere in the sub-cell) and rank them exactly.
-* Pixels whose candidates miss a bin (gamut edge) or that lie outside the
-  lattice range are solved by brute force against all ``Q`` bins.
+  falls inside its lattice cell. The cell is cut into ``S x S`` sub-cells
+  (S = 256) and the K-set of every sub-cell is tabulated once. A set is
+  provably constant over a sub-cell when, at all four corners, every member
+  is closer than every non-member: the difference of two squared distances is
+  affine in the position, so the corners decide for the whole square.
+  Where a single K-th/(K+1)-th swap crosses a sub-cell (its (K-1)- and
+  (K+1)-sets are constant), one affine test per point picks the set.
+* If all K lattice points of a point's set carry bins, they are its K nearest
+  bins (bins are a subset of the lattice). That holds for nearly every pixel,
+  which then costs a few table look-ups and one ``exp``: no search at all.
+  The weights follow from ``d_k^2 - d_0^2``, affine in the position inside
+  the cell with tabulated coefficients.
+* The remaining pixels (sub-cells left unresolved, about 0.2%, ranked
+  exactly among a tabulated superset of candidates; gamut edges and points
+  outside the lattice range, brute force against all ``Q`` bins) are solved
+  separately.
 
 Bins that do not lie on a ``grid`` lattice are always solved by brute force.
 """
@@ -37,8 +40,10 @@ from torch import Tensor
 from .bins import AB_GRID
 
 _SUBDIVISIONS = 256
-# Margin (squared lattice units) on the corner test: covers the float32
-# rounding of a point's sub-cell assignment (see the module docstring).
+# Margin (squared lattice units) on the corner test. Float32 rounding can put
+# a point into a neighbouring sub-cell, about 1e-6 lattice units outside the
+# square; a squared-distance difference moves by at most ~20 times that, far
+# below this margin.
 _CORNER_MARGIN = 1e-4
 # Slack (lattice units) added to the half-diagonal of a sub-cell when
 # collecting candidates, for the same reason.
@@ -230,17 +235,6 @@ def _subcell_tables(k: int, subdiv: int) -> Dict[str, np.ndarray]:
                 cand_valid=cand_valid)
 
 
-def _rank_sort(d2: Tensor, idx: Tensor, k: int) -> Tensor:
-    """Order each row of ``idx`` (n, M) by ``d2`` (n, M) ascending (ties by
-    column) without a sort kernel; keep the first ``k`` columns."""
-    m = d2.shape[1]
-    col = torch.arange(m, device=d2.device)
-    less = d2[:, None, :] < d2[:, :, None]  # [i, j]: d_j < d_i
-    tie = (d2[:, None, :] == d2[:, :, None]) & (col[None, :] < col[:, None])
-    rank = (less | tie).sum(2)
-    return torch.zeros_like(idx).scatter_(1, rank, idx)[:, :k]
-
-
 def _brute_force(a: Tensor, b: Tensor, bins: Tensor, k: int) -> Tensor:
     """Indices (n, k) of the k nearest bins of points (a, b), each (n,),
     against bins (Q, 2), nearest first."""
@@ -347,16 +341,17 @@ class SoftEncoder(nn.Module):
             x = np.concatenate([x, np.zeros((1, k), dtype=x.dtype)])
             return x.T
 
-        # valid[cell, set]: every slot of the set carries a bin.
+        # cell_bins[cell, set]: the K bins of a set around a floor cell
+        # (-1 where a lattice point has no bin); valid: none is missing.
         lut_flat = lut.reshape(-1)
-        cells = np.arange(lut_flat.size)
-        valid = np.zeros((lut_flat.size, n_sets + 1), dtype=bool)
-        for sid in range(n_sets):
-            pos = cells[:, None] + flat_off[sid][None, :]
-            inside = (pos >= 0) & (pos < lut_flat.size)
-            hit = np.where(inside, lut_flat[np.clip(pos, 0, lut_flat.size -
-                                                    1)], -1)
-            valid[:, sid] = (hit >= 0).all(axis=1)
+        pos = (np.arange(lut_flat.size)[:, None, None] +
+               flat_off[None, :, :])  # (cells, n_sets, K)
+        inside = (pos >= 0) & (pos < lut_flat.size)
+        cell_bins = np.where(inside,
+                             lut_flat[np.clip(pos, 0, lut_flat.size - 1)], -1)
+        cell_bins = np.concatenate(
+            [cell_bins, np.full((lut_flat.size, 1, k), -1)], axis=1)
+        valid = (cell_bins >= 0).all(axis=-1)
         sub_sets = t['sub_sets'].copy()
         sub_sets[sub_sets < 0] = n_sets
         self._num_sets = n_sets + 1
@@ -366,20 +361,38 @@ class SoftEncoder(nn.Module):
                 np.ascontiguousarray(arr)).to(dtype), persistent=False)
 
         buf('lut', lut_flat, torch.int64)
+        buf('cell_bins', cell_bins.reshape(-1, k), torch.int64)
         # Slot 0 is the reference of the log weights: only slots 1..K-1.
         buf('set_const', slot_major(const)[1:], torch.float32)
         buf('set_u', slot_major(scale * rel[..., 0])[1:], torch.float32)
         buf('set_v', slot_major(scale * rel[..., 1])[1:], torch.float32)
-        buf('set_offset', slot_major(flat_off), torch.int32)
         buf('set_valid', valid.reshape(-1), torch.bool)
-        buf('sub_set_a', sub_sets[:, 0], torch.int32)
-        buf('sub_set_b', sub_sets[:, 1], torch.int32)
-        for i, name in enumerate(('sub_alpha', 'sub_beta', 'sub_gamma')):
-            buf(name, t['sub_coef'][:, i], torch.float32)
-        buf('cand_row', t['cand_row'], torch.int64)
-        buf('cand', t['cand'][..., 0] * stride + t['cand'][..., 1],
+        # One int32 code per sub-cell, ``set_a | two_way_row << set_bits``,
+        # so that a point needs one look-up in the large table; row 0 of the
+        # small two-way tables always selects set A.
+        two_way = np.nonzero(sub_sets[:, 0] != sub_sets[:, 1])[0]
+        rows = np.zeros(len(sub_sets), dtype=np.int64)
+        rows[two_way] = np.arange(1, len(two_way) + 1)
+        self._set_bits = int(n_sets + 1).bit_length()
+        if self._set_bits + int(len(two_way) + 1).bit_length() > 31:
+            raise ValueError(f'num_neighbors={k} needs lookup tables too '
+                             'large for int32 codes')
+        buf('sub_code', sub_sets[:, 0] | (rows << self._set_bits), torch.int32)
+        coef = np.concatenate([[(-1.0, 0.0, 0.0)], t['sub_coef'][two_way]])
+        for i, name in enumerate(('tw_alpha', 'tw_beta', 'tw_gamma')):
+            buf(name, coef[:, i], torch.float32)
+        buf('tw_set_b', np.concatenate([[0], sub_sets[two_way, 1]]),
             torch.int32)
-        buf('cand_valid', t['cand_valid'], torch.bool)
+        # Candidates of unresolved sub-cells; one all-padding row keeps the
+        # tables non-empty (row -1 is clamped to 0 and then ignored).
+        cand = t['cand'][..., 0] * stride + t['cand'][..., 1]
+        cand_pad = ~t['cand_valid']
+        if len(cand) == 0:
+            cand = np.zeros((1, cand.shape[1]), dtype=np.int64)
+            cand_pad = np.ones((1, cand.shape[1]), dtype=bool)
+        buf('cand_row', t['cand_row'], torch.int32)
+        buf('cand', cand, torch.int32)
+        buf('cand_pad', cand_pad, torch.bool)
 
     def extra_repr(self) -> str:
         return (f'num_bins={self.bins.shape[0]}, '
@@ -401,37 +414,46 @@ class SoftEncoder(nn.Module):
         return w / w.sum(1, keepdim=True)
 
     def _solve_points(self, a: Tensor, b: Tensor, sub: Optional[Tensor],
-                      base: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Exact K nearest bins and weights for a few points (n,): the
-        tabulated candidates of an unresolved sub-cell when they all carry
-        bins, brute force otherwise.
-
-        Returns ``idx`` (n, K) int64, nearest first, and ``weight`` (n, K).
-        """
+                      base: Optional[Tensor]) -> Tensor:
+        """Exact K nearest bins of a few points (n,): the tabulated
+        candidates of an unresolved sub-cell when they all carry bins, brute
+        force otherwise. Returns ``idx`` (n, K) int64, nearest first."""
         k = self.num_neighbors
         if sub is None:
-            idx = _brute_force(a, b, self.bins, k)
-            return idx, self._weights(a, b, idx)
+            return _brute_force(a, b, self.bins, k)
+        n = a.shape[0]
         row = self.cand_row.index_select(0, sub)
-        cand = self.lut[base.long()[:, None] +
-                        self.cand[row.clamp(min=0)].long()]  # (n, M)
-        pad = ~self.cand_valid[row.clamp(min=0)]
-        # Resolved sub-cells here have a missing bin in their K-set.
+        row_c = row.clamp(min=0)
+        off = self.cand.index_select(0, row_c).add_(base[:, None])
+        cand = self.lut.index_select(0, off.view(-1)).view(n, -1)  # (n, M)
+        pad = self.cand_pad.index_select(0, row_c)
+        # A resolved sub-cell here has a missing bin in its K-set.
         ok = ((cand >= 0) | pad).all(1) & (row >= 0)
-        use = ok.nonzero().squeeze(1)
-        rest = (~ok).nonzero().squeeze(1)
-        idx = torch.empty((a.shape[0], k), dtype=torch.int64,
-                          device=a.device)
-        if use.numel() > 0:
-            c = cand[use].clamp_(min=0)
-            bins = self.bins.to(a.dtype)
-            cd2 = ((a[use, None] - bins[c, 0]) ** 2 +
-                   (b[use, None] - bins[c, 1]) ** 2)
-            cd2.masked_fill_(pad[use], math.inf)
-            idx[use] = _rank_sort(cd2, c, k)
+        if bool(ok.all()):
+            use, rest = None, None
+        else:
+            use = ok.nonzero().squeeze(1)
+            rest = (~ok).nonzero().squeeze(1)
+            cand, pad = cand.index_select(0, use), pad.index_select(0, use)
+        bins = self.bins.to(a.dtype)
+        cand.clamp_(min=0)
+        au = a if use is None else a.index_select(0, use)
+        bu = b if use is None else b.index_select(0, use)
+        d2 = ((au[:, None] - bins[:, 0][cand]) ** 2 +
+              (bu[:, None] - bins[:, 1][cand]) ** 2).masked_fill_(
+                  pad, math.inf)
+        order = torch.sort(d2, dim=1, stable=True)[1][:, :k]
+        found = cand.gather(1, order)
+        if use is None:
+            return found
+        idx = torch.empty((n, k), dtype=torch.int64, device=a.device)
+        idx.index_copy_(0, use, found)
         if rest.numel() > 0:
-            idx[rest] = _brute_force(a[rest], b[rest], self.bins, k)
-        return idx, self._weights(a, b, idx)
+            idx.index_copy_(
+                0, rest,
+                _brute_force(a.index_select(0, rest), b.index_select(0, rest),
+                             self.bins, k))
+        return idx
 
     def _locate(self, a: Tensor, b: Tensor) -> Tuple[Tensor, ...]:
         """Per point (P,): fractional position (ru, rv) in its floor cell,
@@ -466,8 +488,10 @@ class SoftEncoder(nn.Module):
             ``ab``; float32 for half inputs), each ``(N, K, H, W)``: the K
             nearest bins of every pixel and their Gaussian weights, which sum
             to 1 over K. ``idx[:, 0]`` is the nearest bin; the order of the
-            other K - 1 is unspecified. Both are views of ``(K, N, H, W)``
-            tensors (call ``.contiguous()`` if a dense layout matters).
+            other K - 1 is unspecified. Both are permuted views of dense
+            tensors (``(N, H, W, K)`` and ``(K, N, H, W)``), the layouts
+            in which they are computed fastest; call ``.contiguous()`` if
+            the layout matters.
         """
         ab = _check_ab(ab)
         n, _, h, w = ab.shape
@@ -475,26 +499,29 @@ class SoftEncoder(nn.Module):
         a = ab[:, 0].reshape(-1)
         b = ab[:, 1].reshape(-1)
         if not self.on_lattice:
-            idx, weight = self._solve_points(a, b, None, None)
-            idx, weight = idx.t().contiguous(), weight.t().contiguous()
+            idx = self._solve_points(a, b, None, None)
+            weight = self._weights(a, b, idx).t().contiguous()
         else:
             idx, weight = self._encode_lattice(a, b)
-        # (K, N*H*W) -> (N, K, H, W) as a view: no copy.
-        return (idx.view(k, n, h, w).transpose(0, 1),
+        # (N*H*W, K) and (K, N*H*W) -> (N, K, H, W) as views: no copy.
+        return (idx.view(n, h, w, k).permute(0, 3, 1, 2),
                 weight.view(k, n, h, w).transpose(0, 1))
 
     def _encode_lattice(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
-        """Table-driven encoding of points (P,); returns (K, P) tensors."""
+        """Table-driven encoding of points (P,): ``idx`` (P, K) and
+        ``weight`` (K, P)."""
         k = self.num_neighbors
         ru, rv, sub, base = self._locate(a, b)
         # Each point's K-set: set A or B of its sub-cell (the same set unless
         # a single K-th/(K+1)-th swap crosses the sub-cell).
+        code = self.sub_code.index_select(0, sub)
+        row = code >> self._set_bits
         test = torch.addcmul(
-            torch.addcmul(self.sub_alpha.index_select(0, sub),
-                          self.sub_beta.index_select(0, sub), ru),
-            self.sub_gamma.index_select(0, sub), rv)
-        set_id = torch.where(test < 0, self.sub_set_a.index_select(0, sub),
-                             self.sub_set_b.index_select(0, sub))
+            torch.addcmul(self.tw_alpha.index_select(0, row),
+                          self.tw_beta.index_select(0, row), ru),
+            self.tw_gamma.index_select(0, row), rv)
+        set_id = torch.where(test < 0, code & ((1 << self._set_bits) - 1),
+                             self.tw_set_b.index_select(0, row))
         # Slot-major (K, P) layout: every elementwise op is contiguous and
         # each table gathers along its columns.
         weight = ru.new_empty((k, a.shape[0]))
@@ -507,16 +534,18 @@ class SoftEncoder(nn.Module):
             logit.addcmul_(self.set_v.index_select(1, set_id), rv)
             torch.exp(logit, out=weight[1:])
             weight.div_(weight.sum(0, keepdim=True))
-        flat = self.set_offset.index_select(1, set_id).add_(base)
-        idx = self.lut.index_select(0, flat.view(-1)).view(k, -1)
-        valid = self.set_valid.index_select(
-            0, base.mul(self._num_sets).add_(set_id))
+        # One row look-up gives all K bins: (P, K).
+        cell_set = base.mul(self._num_sets).add_(set_id)
+        idx = self.cell_bins.index_select(0, cell_set)
+        valid = self.set_valid.index_select(0, cell_set)
         bad = (~valid).nonzero().squeeze(1)
         if bad.numel() > 0:
-            fidx, fweight = self._solve_points(a[bad], b[bad], sub[bad],
-                                               base[bad])
-            idx[:, bad] = fidx.t()
-            weight[:, bad] = fweight.t().to(weight.dtype)
+            a, b = a.index_select(0, bad), b.index_select(0, bad)
+            fidx = self._solve_points(a, b, sub.index_select(0, bad),
+                                      base.index_select(0, bad))
+            idx.index_copy_(0, bad, fidx)
+            weight.index_copy_(1, bad,
+                               self._weights(a, b, fidx).t().to(weight.dtype))
         return idx, weight
 
     @torch.no_grad()
@@ -555,7 +584,9 @@ def soft_encode(ab: Tensor,
                 bins: Tensor,
                 num_neighbors: int = 5,
                 sigma: float = 5.0) -> Tuple[Tensor, Tensor]:
-    """Functional form of :class:`SoftEncoder`.
+    """Functional form of :class:`SoftEncoder`. It builds the encoder's
+    lookup tables on every call; build a :class:`SoftEncoder` once for
+    repeated use.
 
     Args:
         ab (Tensor): ab values, shape ``(N, 2, H, W)``.
@@ -576,6 +607,12 @@ def soft_encode_dense(ab: Tensor,
                       num_neighbors: int = 5,
                       sigma: float = 5.0) -> Tensor:
     """Soft-encoded targets as a dense distribution over all bins.
+
+    Args:
+        ab (Tensor): ab values, shape ``(N, 2, H, W)``.
+        bins (Tensor): Bin centres, shape ``(Q, 2)``.
+        num_neighbors (int): K. Defaults to 5.
+        sigma (float): Gaussian standard deviation. Defaults to 5.0.
 
     Returns:
         Tensor: Shape ``(N, Q, H, W)``, zero except at the K nearest bins of

@@ -76,7 +76,7 @@ def ckpts(tmp_path_factory):
                 'r50': 'colorization_resnet50_8xb32-200k_in1k.py',
                 'colornet': 'colorization_colornet_1xb40-450k_in1k.py',
                 'colornet-c16': 'colorization_colornet-c16_1xb32-2k_cifar10mini.py',
-                'r18': 'colorization_resnet18-w32_1xb16-2k_camvidmini-raccoon.py',
+                'r18': 'colorization_resnet18-w32_1xb16-1500i_camvidmini-raccoon.py',
             }[name]
             # the colour prior only sets non-persistent buffers of the head
             cache[name] = save_colorization_model(config, root / f'{name}.pth',
@@ -226,3 +226,187 @@ def test_cifar10mini_probes(config, pretrained, ckpts, tmp_path):
     else:
         assert 'ColorizationPretrained' not in out
     assert 'probe/conv5/top1' in out
+
+
+# ----------------------------------------------------------------------------------
+# mmdet / mmseg tiny data
+# ----------------------------------------------------------------------------------
+VOC_XML = """<annotation><size><width>{w}</width><height>{h}</height><depth>3</depth>
+</size>{objects}</annotation>"""
+VOC_OBJ = """<object><name>{name}</name><difficult>0</difficult><bndbox><xmin>{x1}</xmin>
+<ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"""
+
+
+def write_voc_detection(root, year, splits, classes, rng, size=(160, 128)):
+    base = osp.join(root, f'VOC{year}')
+    os.makedirs(osp.join(base, 'Annotations'), exist_ok=True)
+    os.makedirs(osp.join(base, 'ImageSets', 'Main'), exist_ok=True)
+    for split, count in splits.items():
+        ids = [f'{year}_{split}_{i}' for i in range(count)]
+        for i, img_id in enumerate(ids):
+            _write_jpg(osp.join(base, 'JPEGImages', img_id + '.jpg'), rng, size)
+            obj = VOC_OBJ.format(name=classes[i % len(classes)], x1=10 + i, y1=12,
+                                 x2=90 + i, y2=100)
+            with open(osp.join(base, 'Annotations', img_id + '.xml'), 'w') as f:
+                f.write(VOC_XML.format(w=size[0], h=size[1], objects=obj))
+        with open(osp.join(base, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
+            f.write('\n'.join(ids) + '\n')
+
+
+@pytest.fixture(scope='session')
+def tiny_voc0712(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('VOCdevkit'))
+    rng = np.random.default_rng(1)
+    write_voc_detection(root, 2007, {'trainval': 2, 'test': 2}, ['dog', 'cat'], rng)
+    write_voc_detection(root, 2012, {'trainval': 2}, ['car', 'dog'], rng)
+    return root
+
+
+@pytest.fixture(scope='session')
+def tiny_coco(tmp_path_factory):
+    root = tmp_path_factory.mktemp('coco')
+    rng = np.random.default_rng(2)
+    os.makedirs(root / 'annotations')
+    cats = [dict(id=1, name='person'), dict(id=2, name='bicycle')]
+    for split in ('train2017', 'val2017'):
+        images, anns = [], []
+        for i in range(2):
+            _write_jpg(str(root / split / f'{i}.jpg'), rng, (160, 128))
+            images.append(dict(id=i + 1, file_name=f'{i}.jpg', width=160, height=128))
+            x, y, w, h = 20. + i, 16., 70., 60.
+            anns.append(dict(id=i + 1, image_id=i + 1, category_id=1 + i % 2,
+                             bbox=[x, y, w, h], area=w * h, iscrowd=0,
+                             segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
+        with open(root / 'annotations' / f'instances_{split}.json', 'w') as f:
+            json.dump(dict(images=images, annotations=anns, categories=cats), f)
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def tiny_voc12aug(tmp_path_factory):
+    root = tmp_path_factory.mktemp('VOC2012')
+    rng = np.random.default_rng(3)
+    for sub in ('JPEGImages', 'SegmentationClass', 'SegmentationClassAug',
+                'ImageSets/Segmentation'):
+        os.makedirs(root / sub)
+    lists = {'train': ['s0', 's1'], 'aug': ['a0', 'a1'], 'val': ['s2']}
+    for split, ids in lists.items():
+        for img_id in ids:
+            _write_jpg(str(root / 'JPEGImages' / f'{img_id}.jpg'), rng, (96, 80))
+            label = rng.integers(0, 21, (80, 96)).astype(np.uint8)
+            label[:4] = 255
+            folder = 'SegmentationClassAug' if split == 'aug' else 'SegmentationClass'
+            Image.fromarray(label).save(root / folder / f'{img_id}.png')
+        (root / 'ImageSets' / 'Segmentation' / f'{split}.txt').write_text(
+            '\n'.join(ids) + '\n')
+    return str(root)
+
+
+ITER_SHRINK = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+               'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=2']
+# fewer proposals and RoIs than the stock detectors (CPU)
+RCNN_SHRINK = ['model.train_cfg.rpn_proposal.nms_pre=200',
+               'model.train_cfg.rpn_proposal.max_per_img=32',
+               'model.train_cfg.rcnn.sampler.num=16',
+               'model.test_cfg.rpn.nms_pre=200', 'model.test_cfg.rpn.max_per_img=16']
+
+
+def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path):
+    need_package('mmdet')
+    ckpt = ckpts('r50')
+    options = [f'model.backbone.init_cfg.checkpoint={ckpt}',
+               f'model.roi_head.shared_head.init_cfg.checkpoint={ckpt}',
+               *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
+               *ITER_SHRINK, *RCNN_SHRINK,
+               'val_dataloader.dataset.pipeline.1.scale=(160,128)']
+    for i in (0, 1):
+        options += [f'train_dataloader.dataset.datasets.{i}.data_root={tiny_voc0712}/',
+                    f'train_dataloader.dataset.datasets.{i}.pipeline.2.scales='
+                    '[(160,128)]']
+    options.append(f'val_dataloader.dataset.data_root={tiny_voc0712}/')
+    out = run_train(BENCH / 'mmdetection' /
+                    'faster-rcnn_r50-c4_colorization-pre_ms-18k_voc0712.py', tmp_path,
+                    options)
+    assert_loaded_all(out)
+    # backbone (stages 1-3) and the res5 RoI head each loaded their part
+    assert re.search(r'loaded \d+/\d+ keys of ResNet', out)
+    assert re.search(r'loaded \d+/\d+ keys of ResLayer', out)
+    assert 'pascal_voc/mAP' in out
+
+
+def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
+    need_package('mmdet')
+    options = [f"model.backbone.init_cfg.checkpoint={ckpts('r50')}",
+               f'train_dataloader.dataset.data_root={tiny_coco}/',
+               f'val_dataloader.dataset.data_root={tiny_coco}/',
+               f'val_evaluator.ann_file={tiny_coco}/annotations/instances_val2017.json',
+               *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
+               'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
+               *RCNN_SHRINK, 'model.test_cfg.rcnn.max_per_img=10',
+               'train_dataloader.dataset.pipeline.2.scale=(160,128)',
+               'val_dataloader.dataset.pipeline.1.scale=(160,128)']
+    out = run_train(BENCH / 'mmdetection' /
+                    'mask-rcnn_r50_fpn_colorization-pre_syncbn-1x_coco.py', tmp_path,
+                    options)
+    assert_loaded_all(out)
+    assert 'coco/segm_mAP' in out
+
+
+@pytest.mark.parametrize('config,ckpt', [
+    ('fcn_r50-d8_colorization-pre_4xb4-20k_voc12aug-512x512.py', 'r50'),
+    ('fcn_colornet_colorization-pre_4xb4-20k_voc12aug-512x512.py', 'colornet'),
+])
+def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
+    need_package('mmseg')
+    options = [f'model.backbone.init_cfg.checkpoint={ckpts(ckpt)}',
+               'model.data_preprocessor.size=(64,64)',
+               *loader_options('train_dataloader', 'val_dataloader', batch_size=2),
+               *ITER_SHRINK, f'val_dataloader.dataset.data_root={tiny_voc12aug}',
+               'val_dataloader.dataset.pipeline.1.scale=(96,80)']
+    for i in (0, 1):
+        options += [f'train_dataloader.dataset.datasets.{i}.data_root={tiny_voc12aug}',
+                    f'train_dataloader.dataset.datasets.{i}.pipeline.2.scale=(96,80)',
+                    f'train_dataloader.dataset.datasets.{i}.pipeline.3.crop_size='
+                    '(64,64)']
+    out = run_train(BENCH / 'mmsegmentation' / config, tmp_path, options)
+    assert_loaded_all(out)
+    assert 'mIoU' in out
+
+
+# ----------------------------------------------------------------------------------
+# small real-data detection / segmentation (a few images of ../shared/data)
+# ----------------------------------------------------------------------------------
+@pytest.mark.parametrize('config,pretrained', [
+    ('faster-rcnn_r18-w32_fpn_colorization-pre_1xb4-1k_raccoon.py', True),
+    ('faster-rcnn_r18-w32_fpn_random-init_1xb4-1k_raccoon.py', False),
+])
+def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
+    need_package('mmdet')
+    need_shared('raccoon-voc')
+    options = [*loader_options('train_dataloader', 'val_dataloader', batch_size=2),
+               *ITER_SHRINK, *RCNN_SHRINK, 'train_dataloader.dataset.indices=2',
+               'val_dataloader.dataset.indices=2']
+    if pretrained:
+        options.append(f"model.backbone.init_cfg.checkpoint={ckpts('r18')}")
+    out = run_train(BENCH / 'mmdetection' / config, tmp_path, options)
+    if pretrained:
+        assert_loaded_all(out)
+    assert 'pascal_voc/mAP' in out
+
+
+@pytest.mark.parametrize('config,pretrained', [
+    ('fcn_r18-w32-d16_colorization-pre_1xb8-1k_camvidmini-192x192.py', True),
+    ('fcn_r18-w32-d16_random-init_1xb8-1k_camvidmini-192x192.py', False),
+])
+def test_camvid_segmentation(config, pretrained, ckpts, tmp_path):
+    need_package('mmseg')
+    need_shared('camvid-mini')
+    options = [*loader_options('train_dataloader', 'val_dataloader', batch_size=2),
+               *ITER_SHRINK, 'train_dataloader.dataset.indices=2',
+               'val_dataloader.dataset.indices=2']
+    if pretrained:
+        options.append(f"model.backbone.init_cfg.checkpoint={ckpts('r18')}")
+    out = run_train(BENCH / 'mmsegmentation' / config, tmp_path, options)
+    if pretrained:
+        assert_loaded_all(out)
+    assert 'mIoU' in out

@@ -182,14 +182,14 @@ def load_colorization_checkpoint(filename: str,
             f"start with {_prefix_groups(state)} (a Colorization model's backbone is "
             "under 'backbone.')")
 
-    preprocessor = (cfg.get('model') or {}).get('data_preprocessor') or {} \
-        if cfg is not None else None
     if l_cent is None or l_norm is None:
-        if preprocessor is None:
+        if cfg is None:
             raise ValueError(
                 f"{filename} has no training config (meta['cfg']) to read the L "
                 'scaling from: pass l_cent and l_norm (the colorization data '
                 "preprocessor's, default 50 and 1)")
+        # ColorizationDataPreprocessor's defaults where the config leaves them out
+        preprocessor = cfg.model.get('data_preprocessor') or {}
         l_cent = float(preprocessor.get('l_cent', 50.)) if l_cent is None else l_cent
         l_norm = float(preprocessor.get('l_norm', 1.)) if l_norm is None else l_norm
     backbone_type = None

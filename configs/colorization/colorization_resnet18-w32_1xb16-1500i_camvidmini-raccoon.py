@@ -2,8 +2,8 @@
 # 32 .. 256 channels) for the small transfer table (README): images of the *train*
 # splits of ../shared/data/camvid-mini (120 street scenes) and ../shared/data/raccoon-voc
 # (128 photos), labels unused; the val splits that the detection (raccoon-voc) and
-# segmentation (camvid-mini) configs evaluate on are not used. Random 128x128 crops; the
-# last stage is dilated (output stride 16, 8x8 predictions); dilation does not change
+# segmentation (camvid-mini) configs evaluate on are not used. Random 112x112 crops; the
+# last stage is dilated (output stride 16, 7x7 predictions); dilation does not change
 # the weights, so the backbone transfers to stock ResNet-18s with
 # stem_channels=base_channels=32 (mmdet, mmseg, mmpretrain). Sized for a CPU.
 _base_ = [
@@ -20,7 +20,7 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadRGBImage'),
-    dict(type='RandomResizedCrop', scale=128, crop_ratio_range=(0.1, 1.0)),
+    dict(type='RandomResizedCrop', scale=112, crop_ratio_range=(0.1, 1.0)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs', algorithm_keys=[]),
 ]
@@ -48,9 +48,9 @@ test_cfg = None
 test_evaluator = None
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4))
-param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[1600],
+param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[1200],
                         gamma=0.1)]
-train_cfg = dict(max_iters=2000, val_interval=100000)
+train_cfg = dict(max_iters=1500, val_interval=100000)
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(interval=500, max_keep_ckpts=1))
 custom_hooks = [dict(type='ColorizationVisualizationHook', interval=1000,
