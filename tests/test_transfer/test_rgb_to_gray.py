@@ -34,11 +34,15 @@ def test_bgr_default_and_float_input(rgb):
     np.testing.assert_array_equal(out[..., 0], out[..., 2])
 
 
-def test_registered_for_all_scopes():
-    from mmengine.registry import TRANSFORMS as ROOT
-    from mmpretrain.registry import TRANSFORMS as PRETRAIN
-    assert ROOT.get('RGBToGray') is RGBToGray
-    assert PRETRAIN.build(dict(type='RGBToGray', num_channels=1)).num_channels == 1
+@pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
+def test_registered_for_all_scopes(scope):
+    import importlib
+    import importlib.util
+    if importlib.util.find_spec(scope) is None:
+        pytest.skip(f'{scope} is not installed')
+    registry = importlib.import_module(f'{scope}.registry').TRANSFORMS
+    assert registry.get('RGBToGray') is RGBToGray
+    assert registry.build(dict(type='RGBToGray', num_channels=1)).num_channels == 1
 
 
 def test_errors(rgb):

@@ -25,7 +25,7 @@ def pil_to_rgb_array(img: Image.Image) -> np.ndarray:
         arr = np.asarray(img, dtype=np.float64)
         arr = np.clip(np.round(arr * (255. if arr.max() <= 1. else 1.)), 0, 255)
         return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=2)
-    return np.asarray(img.convert('RGB'), dtype=np.uint8)
+    return np.array(img.convert('RGB'), dtype=np.uint8)  # writable copy
 
 
 def read_rgb(path: str) -> np.ndarray:

@@ -1,2 +1,2 @@
 from .multinomial_color_loss import MultinomialColorLoss, multinomial_color_loss  # noqa: F401
-from .hnc_loss import HNCLoss, hnc_loss, select_negatives  # noqa: F401
+from .hnc_loss import HNCLoss, positive_mask, select_negatives  # noqa: F401
