@@ -56,6 +56,10 @@ fi
 TORCH_FOUND=$("$PY" -c "import torch; print(torch.__version__.split('+')[0])")
 [ "$TORCH_FOUND" = "$TORCH_VERSION" ] || die "torch $TORCH_FOUND in $ENV_DIR, expected $TORCH_VERSION"
 
+# mmcv's own runtime dependencies (its wheel is installed with --no-deps below).
+"${PIP[@]}" install "mmengine==0.10.7" addict yapf pyyaml packaging pillow opencv-python \
+  ftfy regex "numpy<2"
+
 mmcv_ok() {
   "$PY" - <<'PY' 2>/dev/null
 import mmcv, torch
@@ -96,8 +100,7 @@ if ! mmcv_ok; then
 fi
 
 log "installing OpenMMLab packages and colorssl"
-"${PIP[@]}" install "mmengine==0.10.7" "mmpretrain==1.2.0" "mmdet==3.3.0" "mmsegmentation==1.2.2" \
-  addict yapf pyyaml packaging pillow ftfy regex "numpy<2"
+"${PIP[@]}" install "mmpretrain==1.2.0" "mmdet==3.3.0" "mmsegmentation==1.2.2" "numpy<2"
 "${PIP[@]}" install --no-deps -e "$ROOT"
 "${PIP[@]}" install -e "$ROOT[tests]"
 log "environment ready: $ENV_DIR"
