@@ -11,6 +11,9 @@ CONFIG=configs/colorization/colorization_colornet-c16_1xb16-600i_demo.py
 WORK_DIR=${WORK_DIR:-work_dirs/demo}
 
 [ -d data/demo/train ] || "$PY" tools/make_demo_data.py --out data/demo
+# The colour prior of the demo photos themselves (the head rebalances with it).
+[ -f data/demo/prior_313.npz ] || "$PY" tools/compute_color_prior.py data/demo/train \
+  --bins original313 --sigma 5 --out data/demo/prior_313.npz
 "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "$@"
 CKPT=$(cat "$WORK_DIR/last_checkpoint")
 "$PY" tools/colorize.py "$CONFIG" "$CKPT" data/demo/val \

@@ -7,7 +7,10 @@ _base_ = [
     '../_base_/colorization_runtime.py',
 ]
 
-model = dict(backbone=dict(base_channels=16), head=dict(in_channels=64))
+# The prior is computed from the demo photos by tools/run_demo.sh
+# (tools/compute_color_prior.py data/demo/train --out data/demo/prior_313.npz).
+model = dict(backbone=dict(base_channels=16),
+             head=dict(in_channels=64, prior='data/demo/prior_313.npz'))
 
 data_root = 'data/demo/'
 train_pipeline = [

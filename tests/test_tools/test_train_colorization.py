@@ -25,12 +25,15 @@ def demo_data(tmp_path_factory):
     out = tmp_path_factory.mktemp('demo')
     run(['tools/make_demo_data.py', '--out', str(out), '--size', '48',
          '--train-crops', '4', '--val-crops', '3'])
+    run(['tools/compute_color_prior.py', str(out / 'train'), '--out',
+         str(out / 'prior_313.npz')])
     return out
 
 
 def test_demo_config_trains_tests_and_draws(demo_data, tmp_path):
     work = tmp_path / 'work'
-    opts = [f'train_dataloader.dataset.data_root={demo_data}',
+    opts = [f'model.head.prior={demo_data}/prior_313.npz',
+            f'train_dataloader.dataset.data_root={demo_data}',
             f'val_dataloader.dataset.data_root={demo_data}',
             f'test_dataloader.dataset.data_root={demo_data}',
             'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',

@@ -127,9 +127,9 @@ def run_train(config, work_dir, options, timeout=600):
         [str(REPO_ROOT), os.environ.get('PYTHONPATH', '')]), OMP_NUM_THREADS='2')
     cmd = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), str(config),
            '--work-dir', str(work_dir), '--cfg-options', *options]
-    proc = subprocess.run(cmd, cwd=str(REPO_ROOT), env=env, capture_output=True,
-                          text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
+    proc = subprocess.run(cmd, cwd=str(REPO_ROOT), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    out = proc.stdout
     assert proc.returncode == 0, f'{" ".join(cmd)}\n{out[-6000:]}'
     return out
 
@@ -264,10 +264,14 @@ def tiny_voc0712(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def tiny_coco(tmp_path_factory):
+    need_package('mmdet')
+    from mmdet.datasets import CocoDataset
     root = tmp_path_factory.mktemp('coco')
     rng = np.random.default_rng(2)
     os.makedirs(root / 'annotations')
-    cats = [dict(id=1, name='person'), dict(id=2, name='bicycle')]
+    # all 80 categories: the metric maps every predicted label to a category id
+    cats = [dict(id=i + 1, name=name)
+            for i, name in enumerate(CocoDataset.METAINFO['classes'])]
     for split in ('train2017', 'val2017'):
         images, anns = [], []
         for i in range(2):
@@ -343,6 +347,7 @@ def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
                *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
                'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
                *RCNN_SHRINK, 'model.test_cfg.rcnn.max_per_img=10',
+               'model.test_cfg.rcnn.score_thr=0.0',  # an untrained model: keep boxes
                'train_dataloader.dataset.pipeline.2.scale=(160,128)',
                'val_dataloader.dataset.pipeline.1.scale=(160,128)']
     out = run_train(BENCH / 'mmdetection' /
@@ -367,7 +372,8 @@ def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
         options += [f'train_dataloader.dataset.datasets.{i}.data_root={tiny_voc12aug}',
                     f'train_dataloader.dataset.datasets.{i}.pipeline.2.scale=(96,80)',
                     f'train_dataloader.dataset.datasets.{i}.pipeline.3.crop_size='
-                    '(64,64)']
+                    '(64,64)',
+                    f'train_dataloader.dataset.datasets.{i}.pipeline.6.size=(64,64)']
     out = run_train(BENCH / 'mmsegmentation' / config, tmp_path, options)
     assert_loaded_all(out)
     assert 'mIoU' in out
