@@ -206,14 +206,16 @@ def test_colornet_multilayer_probe_in1k(tiny_imagenet, ckpts, tmp_path):
 
 CIFAR_SHRINK = ['train_dataloader.dataset.indices=4', 'val_dataloader.dataset.indices=4',
                 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=1']
+                'default_hooks.logger.interval=1',
+                'default_hooks.checkpoint.interval=1000',
+                'default_hooks.checkpoint.save_last=False']
 
 
 @pytest.mark.parametrize('config,pretrained', [
-    ('colornet-c16_colorization-pre_1xb64-linear-multilayer-10e_cifar10mini.py', True),
-    ('colornet-c16_colorization-pre-rgb_1xb64-linear-multilayer-10e_cifar10mini.py',
+    ('colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py', True),
+    ('colornet-c16_colorization-pre-rgb_1xb64-linear-multilayer-6e_cifar10mini.py',
      True),
-    ('colornet-c16_random-init_1xb64-linear-multilayer-10e_cifar10mini.py', False),
+    ('colornet-c16_random-init_1xb64-linear-multilayer-6e_cifar10mini.py', False),
 ])
 def test_cifar10mini_probes(config, pretrained, ckpts, tmp_path):
     need_shared('cifar10-mini')
@@ -306,8 +308,10 @@ def tiny_voc12aug(tmp_path_factory):
     return str(root)
 
 
+NO_CHECKPOINT = ['default_hooks.checkpoint.interval=1000',
+                 'default_hooks.checkpoint.save_last=False']
 ITER_SHRINK = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-               'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=2']
+               'default_hooks.logger.interval=1', *NO_CHECKPOINT]
 # fewer proposals and RoIs than the stock detectors (CPU)
 RCNN_SHRINK = ['model.train_cfg.rpn_proposal.nms_pre=200',
                'model.train_cfg.rpn_proposal.max_per_img=32',
@@ -346,7 +350,7 @@ def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
                f'val_evaluator.ann_file={tiny_coco}/annotations/instances_val2017.json',
                *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
                'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
-               *RCNN_SHRINK, 'model.test_cfg.rcnn.max_per_img=10',
+               *NO_CHECKPOINT, *RCNN_SHRINK, 'model.test_cfg.rcnn.max_per_img=10',
                'model.test_cfg.rcnn.score_thr=0.0',  # an untrained model: keep boxes
                'train_dataloader.dataset.pipeline.2.scale=(160,128)',
                'val_dataloader.dataset.pipeline.1.scale=(160,128)']

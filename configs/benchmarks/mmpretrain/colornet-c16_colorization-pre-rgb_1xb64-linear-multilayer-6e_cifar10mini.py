@@ -1,10 +1,10 @@
-# As colornet-c16_colorization-pre_1xb64-linear-multilayer-10e_cifar10mini.py, but the
+# As colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py, but the
 # probes see colour images: the stem is converted with input='rgb' (the affine sRGB ->
 # L fit folded into conv1, RMS error 4.5 L units, see colorssl/models/transfer).
 #
 #   python tools/train.py configs/benchmarks/mmpretrain/\
-# colornet-c16_colorization-pre-rgb_1xb64-linear-multilayer-10e_cifar10mini.py
-_base_ = './colornet-c16_colorization-pre_1xb64-linear-multilayer-10e_cifar10mini.py'
+# colornet-c16_colorization-pre-rgb_1xb64-linear-multilayer-6e_cifar10mini.py
+_base_ = './colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py'
 
 data_preprocessor = dict(
     _delete_=True, num_classes=10, mean=[123.675, 116.28, 103.53],

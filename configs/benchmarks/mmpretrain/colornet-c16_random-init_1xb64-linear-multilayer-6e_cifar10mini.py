@@ -1,10 +1,10 @@
 # Random-init twin of
-# colornet-c16_colorization-pre_1xb64-linear-multilayer-10e_cifar10mini.py: the same
+# colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py: the same
 # frozen network and probes, with ColorizationNet's default (Kaiming) initialisation.
 #
 #   python tools/train.py configs/benchmarks/mmpretrain/\
-# colornet-c16_random-init_1xb64-linear-multilayer-10e_cifar10mini.py
-_base_ = './colornet-c16_colorization-pre_1xb64-linear-multilayer-10e_cifar10mini.py'
+# colornet-c16_random-init_1xb64-linear-multilayer-6e_cifar10mini.py
+_base_ = './colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py'
 
 model = dict(
     backbone=dict(init_cfg=[
