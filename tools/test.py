@@ -4,13 +4,11 @@
         [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
-
 import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
-from colorssl.utils.config_checks import (build_runner, load_config,
+from colorssl.utils.config_checks import (add_common_args, apply_common_args,
+                                          build_runner, load_config,
                                           registry_errors_named)
 
 # The visualisation hook of each scope and how it is told to draw to a folder.
@@ -28,31 +26,17 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Test a checkpoint (colorssl)')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument(
         '--show-dir', help='draw the predictions into this folder (mmpretrain: the '
         'folder as given; mmdet: inside the work dir\'s timestamped run folder; '
         'mmseg: <show-dir>/vis_data/vis_image)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, key=value pairs')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parser.parse_args()
 
 
 def merge_args(cfg, args):
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    apply_common_args(cfg, args)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint

@@ -4,20 +4,17 @@
         [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 """
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
-
 import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
-from colorssl.utils.config_checks import (build_runner, load_config,
+from colorssl.utils.config_checks import (add_common_args, apply_common_args,
+                                          build_runner, load_config,
                                           registry_errors_named)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a model (colorssl)')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint; without a path, resume from the '
@@ -29,28 +26,13 @@ def parse_args():
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the real batch size '
                         '(needs `auto_scale_lr.base_batch_size` in the config)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, key=value pairs, e.g. '
-        'train_dataloader.batch_size=8')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local_rank, torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parser.parse_args()
 
 
 def merge_args(cfg, args):
     """Apply the command line to the config, as the stock OpenMMLab tools do."""
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    apply_common_args(cfg, args)
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')

@@ -11,8 +11,9 @@ minus mean, what HNC drives to zero).
 
 Works for the HNC heads and for stock ``LinearClsHead`` /
 ``MultiLabelLinearClsHead`` models (the CAMs are then built from the backbone
-map and the head's ``fc``). ``--target`` takes a class index or name; by
-default the predicted class is the target.
+map and the head's ``fc``). ``--target`` takes a class index or name, or
+``folder`` (ImageNet-style ``<class>/<image>`` paths); by default the predicted
+class is the target.
 """
 import argparse
 import os.path as osp
@@ -36,7 +37,9 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file (or "none")')
     parser.add_argument('images', nargs='+', help='image files')
     parser.add_argument('--target', default=None,
-                        help='target class index or name (default: predicted)')
+                        help='target class index or name, or "folder" for '
+                        'the name of each image\'s parent folder '
+                        '(default: the predicted class)')
     parser.add_argument('--num-neg', type=int, default=4,
                         help='number of negative CAMs per image')
     parser.add_argument('--out', default='negative_cams.png',
@@ -108,6 +111,13 @@ def compute_rows(cfg, model, images, target=None, num_neg=4):
         logits = cams.mean(dim=(1, 2))
         if target is None:
             tgt = int(logits.argmax())
+        elif target == 'folder':
+            folder = osp.basename(osp.dirname(osp.abspath(path)))
+            if folder not in names:
+                raise ValueError(
+                    f'--target folder: {folder!r} (parent folder of {path}) '
+                    'is not a class name of the model')
+            tgt = names.index(folder)
         elif str(target).isdigit():
             tgt = int(target)
         elif target in names:
@@ -151,7 +161,9 @@ def draw(rows, out: str) -> None:
                              squeeze=False)
     for ax_row, row in zip(axes, rows):
         ax_row[0].imshow(row['image'])
-        ax_row[0].set_title(osp.basename(row['path']), fontsize=8)
+        short = osp.join(osp.basename(osp.dirname(row['path'])),
+                         osp.basename(row['path']))
+        ax_row[0].set_title(short, fontsize=8)
         vmin, vmax = row['cams'].min(), row['cams'].max()
         for j, cls_name in enumerate(row['names']):
             ax = ax_row[j + 1]

@@ -142,7 +142,39 @@ def build_runner(cfg: Config, filename: str):
         return Runner.from_cfg(cfg)
 
 
+
+
+def add_common_args(parser) -> None:
+    """The arguments every tool shares: ``--work-dir``, ``--cfg-options``,
+    ``--launcher`` and ``--local-rank``."""
+    from mmengine.config import DictAction
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value pairs, e.g. '
+        'train_dataloader.batch_size=8')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local_rank, torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def apply_common_args(cfg: Config, args) -> Config:
+    """Apply :func:`add_common_args`'s launcher and work dir to ``cfg``."""
+    import os
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
 __all__: List[str] = [
     'CUSTOM_IMPORTS_HINT', 'colorssl_type_names', 'check_custom_imports',
-    'load_config', 'explain_registry_error', 'build_runner', 'registry_errors_named'
+    'load_config', 'explain_registry_error', 'build_runner', 'registry_errors_named',
+    'add_common_args', 'apply_common_args'
 ]

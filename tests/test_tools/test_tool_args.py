@@ -26,14 +26,14 @@ test_tool = _load_tool('test')
 
 def _train_args(**kwargs):
     args = dict(config=str(TINY_CFG), work_dir=None, resume=None, amp=False,
-                no_validate=False, auto_scale_lr=False, launcher='none')
+                no_validate=False, auto_scale_lr=False, launcher='none', local_rank=0)
     args.update(kwargs)
     return SimpleNamespace(**args)
 
 
 def _test_args(**kwargs):
     args = dict(config=str(TINY_CFG), checkpoint=None, work_dir=None, out=None,
-                show_dir=None, launcher='none')
+                show_dir=None, launcher='none', local_rank=0)
     args.update(kwargs)
     return SimpleNamespace(**args)
 
