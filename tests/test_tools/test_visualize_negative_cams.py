@@ -68,3 +68,18 @@ def test_bad_target(tool, images):
         tool.main([CONFIG, 'none', images[0], '--target', 'zebra'])
     with pytest.raises(FileNotFoundError, match='checkpoint'):
         tool.main([CONFIG, 'missing.pth', images[0]])
+
+
+def test_target_from_folder(tool, tmp_path):
+    folder = tmp_path / '3'  # class names are '0'..'9' without a checkpoint
+    folder.mkdir()
+    path = folder / 'a.png'
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(path)
+    cfg, model = tool.load_model(CONFIG, None, 'cpu')
+    row = tool.compute_rows(cfg, model, [str(path)], target='folder')[0]
+    assert row['classes'][0] == 3
+    other = tmp_path / 'zebra'
+    other.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(other / 'b.png')
+    with pytest.raises(ValueError, match='not a class name'):
+        tool.compute_rows(cfg, model, [str(other / 'b.png')], target='folder')

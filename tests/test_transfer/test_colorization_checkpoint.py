@@ -190,3 +190,18 @@ def test_compare_and_allow_missing():
         check_loadable(a, b, 'w', allow_missing=['^z$'])
     b['y'] = torch.zeros(3)
     assert check_loadable(a, b, 'w', allow_missing=['^z$']).ok
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_plain_stem_resnet_keys_agree_across_scopes(scope):
+    """A backbone pretrained with mmpretrain's ResNet loads into mmdet's / mmseg's."""
+    import importlib
+    import importlib.util
+    if importlib.util.find_spec(scope) is None:
+        pytest.skip(f'{scope} is not installed')
+    from mmpretrain.models.backbones import ResNet as PretrainResNet
+    other = importlib.import_module(f'{scope}.models.backbones').ResNet
+    for depth in (18, 50):
+        ours = PretrainResNet(depth=depth, in_channels=3).state_dict()
+        theirs = other(depth=depth, in_channels=3).state_dict()
+        assert compare_state_dict(theirs, ours) == ([], [], [])
