@@ -49,7 +49,8 @@ def test_head_loss_is_sum_of_independent_cross_entropies():
     assert set(losses) == {'loss_conv1', 'loss_conv2'}
     for i, name in enumerate(['conv1', 'conv2']):
         fc = head.fcs[i]
-        logits = feats[i].numpy() @ fc.weight.detach().numpy().T + fc.bias.detach().numpy()
+        weight, bias = fc.weight.detach().numpy(), fc.bias.detach().numpy()
+        logits = feats[i].numpy() @ weight.T + bias
         ref = -np_log_softmax(logits)[np.arange(5), labels].mean()
         assert losses[f'loss_{name}'].item() == pytest.approx(ref, rel=1e-5)
     # the classifiers are independent: conv1's loss gives no gradient to conv2's

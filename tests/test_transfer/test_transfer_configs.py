@@ -170,7 +170,8 @@ def test_resnet50_linear_probe_in1k(tiny_imagenet, ckpts, tmp_path):
                                           load_colorization_checkpoint)
     ckpt = ckpts('r50')
     out = run_train(
-        BENCH / 'mmpretrain' / 'resnet50_colorization-pre_8xb32-linear-steplr-100e_in1k.py',
+        BENCH / 'mmpretrain' /
+        'resnet50_colorization-pre_8xb32-linear-steplr-100e_in1k.py',
         tmp_path, [f'model.backbone.init_cfg.checkpoint={ckpt}',
                    f'train_dataloader.dataset.data_root={tiny_imagenet}',
                    f'val_dataloader.dataset.data_root={tiny_imagenet}',
@@ -387,8 +388,8 @@ def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
 # small real-data detection / segmentation (a few images of ../shared/data)
 # ----------------------------------------------------------------------------------
 @pytest.mark.parametrize('config,pretrained', [
-    ('faster-rcnn_r18-w32_fpn_colorization-pre_1xb4-1k_raccoon.py', True),
-    ('faster-rcnn_r18-w32_fpn_random-init_1xb4-1k_raccoon.py', False),
+    ('faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-800i_raccoon.py', True),
+    ('faster-rcnn_r18-w32_fpn_random-init_1xb2-800i_raccoon.py', False),
 ])
 def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
     need_package('mmdet')
@@ -405,8 +406,8 @@ def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
 
 
 @pytest.mark.parametrize('config,pretrained', [
-    ('fcn_r18-w32-d16_colorization-pre_1xb8-1k_camvidmini-192x192.py', True),
-    ('fcn_r18-w32-d16_random-init_1xb8-1k_camvidmini-192x192.py', False),
+    ('fcn_r18-w32-d16_colorization-pre_1xb4-800i_camvidmini-192x192.py', True),
+    ('fcn_r18-w32-d16_random-init_1xb4-800i_camvidmini-192x192.py', False),
 ])
 def test_camvid_segmentation(config, pretrained, ckpts, tmp_path):
     need_package('mmseg')
@@ -420,3 +421,29 @@ def test_camvid_segmentation(config, pretrained, ckpts, tmp_path):
     if pretrained:
         assert_loaded_all(out)
     assert 'mIoU' in out
+
+
+def test_converted_checkpoint_with_stock_pretrained_and_check_hook(ckpts, tmp_path):
+    """The converter's output through mmengine's own ``type='Pretrained'`` init, with
+    ``PretrainedCheckHook`` failing the run when the backbone cannot take it."""
+    need_shared('cifar10-mini')
+    from conftest import load_converter
+    converted = str(tmp_path / 'c16_gray.pth')
+    assert load_converter().main([ckpts('colornet-c16'), converted, '--input', 'gray',
+                                  '--mean', '127.5', '--std', '2.55']) == 0
+    base = (BENCH / 'mmpretrain' /
+            'colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py')
+    config = tmp_path / 'stock_pretrained.py'
+    config.write_text(
+        f'_base_ = {str(base)!r}\n'
+        'model = dict(backbone=dict(init_cfg=dict(_delete_=True, type="Pretrained", '
+        f'checkpoint={converted!r}, prefix="backbone.")))\n'
+        'custom_hooks = [dict(type="PretrainedCheckHook")]\n')
+    options = [*loader_options('train_dataloader', 'val_dataloader'), *CIFAR_SHRINK]
+    out = run_train(config, tmp_path / 'ok', options)
+    assert re.search(r'PretrainedCheck: .* -> backbone \(ColorizationNet\): all keys '
+                     'match', out)
+    # an RGB-shaped stem cannot take the 1-channel gray weights: the run stops
+    with pytest.raises(AssertionError, match=r'(?s)CheckpointMismatchError.*'
+                       r'conv1.0.weight \(16, 1, 3, 3\) vs \(16, 3, 3, 3\)'):
+        run_train(config, tmp_path / 'bad', options + ['model.backbone.in_channels=3'])

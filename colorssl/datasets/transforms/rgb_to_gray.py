@@ -51,7 +51,8 @@ class RGBToGray(BaseTransform):
 
     def __init__(self, num_channels: int = 3, channel_order: str = 'bgr'):
         if num_channels not in (1, 3):
-            raise ValueError(f'RGBToGray: num_channels must be 1 or 3, got {num_channels!r}')
+            raise ValueError('RGBToGray: num_channels must be 1 or 3, got '
+                             f'{num_channels!r}')
         if channel_order not in ('bgr', 'rgb'):
             raise ValueError("RGBToGray: channel_order must be 'bgr' or 'rgb', got "
                              f'{channel_order!r}')

@@ -397,7 +397,8 @@ def check_loadable(expected: Dict[str, Tensor],
     missing = [k for k in report.missing if not any(p.search(k) for p in patterns)]
     report = KeyReport(missing, report.unexpected, report.mismatched)
     if not report.ok:
-        raise CheckpointMismatchError(f'{where}: the checkpoint does not fill the module:\n'
-                       f'{format_report(report)}'
-                       f'{_stem_hint(report, expected, state_dict, input)}')
+        raise CheckpointMismatchError(
+            f'{where}: the checkpoint does not fill the module:\n'
+            f'{format_report(report)}'
+            f'{_stem_hint(report, expected, state_dict, input)}')
     return report

@@ -3,12 +3,13 @@
 # one class), bbox mAP@0.5 with the VOC07 11-point metric on the val split. The backbone
 # comes from configs/colorization/colorization_resnet18-w32_1xb16-1500i_camvidmini-
 # raccoon.py (colorization on camvid-mini + raccoon-voc *train* images, labels
-# unused); its random-init twin is faster-rcnn_r18-w32_fpn_random-init_1xb4-1k_raccoon.py.
+# unused); its random-init twin is
+# faster-rcnn_r18-w32_fpn_random-init_1xb2-800i_raccoon.py.
 # Everything is trained (frozen_stages=-1, BN in train mode). Sized for a CPU: FPN
 # and heads at 128 channels, images resized to fit 600x400.
 #
 #   python tools/train.py configs/benchmarks/mmdetection/\
-# faster-rcnn_r18-w32_fpn_colorization-pre_1xb4-1k_raccoon.py
+# faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-800i_raccoon.py
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     'mmdet::_base_/default_runtime.py',
@@ -57,7 +58,7 @@ test_pipeline = [
                     'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=2, persistent_workers=True,
+    batch_size=2, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=dict(type='AspectRatioBatchSampler'),
     dataset=dict(type='VOCDataset', data_root=data_root, metainfo=metainfo,
@@ -76,7 +77,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='VOCMetric', metric='mAP', eval_mode='11points')
 test_evaluator = val_evaluator
 
-max_iters = 1000
+max_iters = 800
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
@@ -84,15 +85,15 @@ test_cfg = dict(type='TestLoop')
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=100),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
-         milestones=[750, 900], gamma=0.1)
+         milestones=[600, 700], gamma=0.1)
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4))
+    optimizer=dict(type='SGD', lr=0.005, momentum=0.9, weight_decay=1e-4))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
                     max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
-auto_scale_lr = dict(base_batch_size=4)
+auto_scale_lr = dict(base_batch_size=2)

@@ -4,11 +4,11 @@
 # the val split. The backbone comes from configs/colorization/
 # colorization_resnet18-w32_1xb16-1500i_camvidmini-raccoon.py (colorization on
 # camvid-mini + raccoon-voc *train* images, labels unused); its random-init twin is
-# fcn_r18-w32-d16_random-init_1xb8-1k_camvidmini-192x192.py. mmseg's ResNet with the
+# fcn_r18-w32-d16_random-init_1xb4-800i_camvidmini-192x192.py. mmseg's ResNet with the
 # plain stem (deep_stem=False) takes the colorization ResNet's conv1. Sized for a CPU.
 #
 #   python tools/train.py configs/benchmarks/mmsegmentation/\
-# fcn_r18-w32-d16_colorization-pre_1xb8-1k_camvidmini-192x192.py
+# fcn_r18-w32-d16_colorization-pre_1xb4-800i_camvidmini-192x192.py
 _base_ = [
     'mmseg::_base_/models/fcn_r50-d8.py',
     'mmseg::_base_/default_runtime.py',
@@ -71,7 +71,7 @@ test_pipeline = [
 dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
                img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=False)
 train_dataloader = dict(
-    batch_size=8, num_workers=2, persistent_workers=True,
+    batch_size=4, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         **dataset,
@@ -88,7 +88,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'], ignore_index=ignore_index)
 test_evaluator = val_evaluator
 
-max_iters = 1000
+max_iters = 800
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4))
