@@ -2,8 +2,9 @@
 
 Each run directory (``<root>/<variant>_s<seed>``) holds mmengine's
 ``<timestamp>/vis_data/scalars.json``; the last validation record (the final
-epoch; runs stopped earlier are skipped) gives top-1 accuracy and the NegativeCAMMetric values. Prints one row
-per run and the mean ± sample standard deviation per variant, as markdown.
+epoch; runs stopped earlier are skipped) gives top-1 accuracy and the
+NegativeCAMMetric values. Prints one row per run and the mean ± sample
+standard deviation per variant, as markdown.
 
     python benchmarks/hnc_cifar10mini_table.py [work_dirs/hnc_cifar10mini]
 """

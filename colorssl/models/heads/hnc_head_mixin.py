@@ -41,8 +41,8 @@ class HNCHeadMixin:
                                 f'module with a `k`, got {type(hnc_loss)}')
             hnc_loss.check_num_classes(self.num_classes,
                                        key='model.head.hnc_loss.k')
-        # Not a registered sub-module name of the stock heads, and HNCLoss
-        # has neither parameters nor buffers: state_dicts are unchanged.
+        # HNCLoss has neither parameters nor buffers, so registering it as a
+        # sub-module leaves the state dict equal to the stock head's.
         self.hnc_loss = hnc_loss
 
         if cam_stats_k is None:
