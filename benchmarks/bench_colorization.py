@@ -20,6 +20,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import colorssl  # noqa: F401
+from colorssl.utils.malloc_tuning import tune_malloc
 
 
 def timed(fn, repeats: int, warmup: int = 1) -> float:
@@ -78,6 +79,7 @@ def bench_step(images: torch.Tensor, depth: int, repeats: int) -> None:
 
 
 def main():
+    tune_malloc()  # as tools/train.py does; COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--size', type=int, default=176)

@@ -10,7 +10,8 @@ absent, random sRGB colours (in gamut by construction).
 Two comparisons, both timed in this run, median of ``--repeats`` interleaved
 runs, on CPU, as wall-clock time and as CPU time of the calling thread (the
 latter is less sensitive to other processes on a busy machine; both sides run
-on one thread unless ``--threads`` says otherwise):
+on one thread unless ``--threads`` says otherwise; then torch gets that many
+threads and sklearn's ``kneighbors`` as many jobs):
 
 1. encode: :class:`colorssl.color.SoftEncoder` against the original training
    layer's method: ``sklearn.neighbors.NearestNeighbors(algorithm='ball_tree')
@@ -37,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from colorssl.color import (DEFAULT_PRIOR, SoftEncoder, load_ab_bins,
+from colorssl.utils.malloc_tuning import tune_malloc
                             load_prior, rebalance_weights, rgb_to_lab)
 
 DEFAULT_DATA = osp.join(
@@ -71,10 +73,10 @@ class Reference:
     """The original training layers' computation, in numpy + sklearn."""
 
     def __init__(self, bins: np.ndarray, k: int, sigma: float,
-                 factor: np.ndarray):
+                 factor: np.ndarray, n_jobs: int = 1):
         from sklearn.neighbors import NearestNeighbors
-        self.nn = NearestNeighbors(n_neighbors=k,
-                                   algorithm='ball_tree').fit(bins)
+        self.nn = NearestNeighbors(n_neighbors=k, algorithm='ball_tree',
+                                   n_jobs=n_jobs).fit(bins)
         self.k = k
         self.sigma = sigma
         self.q = len(bins)
@@ -128,6 +130,7 @@ def median_times(fns: dict, repeats: int):
 
 
 def main():
+    tune_malloc()  # as tools/train.py does; COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--size', type=int, default=56)
@@ -135,8 +138,8 @@ def main():
     parser.add_argument('--sigma', type=float, default=5.0)
     parser.add_argument('--repeats', type=int, default=15)
     parser.add_argument('--threads', type=int, default=1,
-                        help='torch intra-op threads (sklearn kneighbors '
-                        'runs on one thread)')
+                        help='torch intra-op threads; the reference\'s '
+                        'kneighbors gets as many jobs (n_jobs)')
     parser.add_argument('--data', default=DEFAULT_DATA)
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
@@ -152,11 +155,12 @@ def main():
     ab_np = ab.double().numpy()
     logp_np = logp.double().numpy()
     print(f'ab targets: {tuple(ab.shape)}, {source}; torch threads: '
-          f'{torch.get_num_threads()}; median of {args.repeats} runs')
+          f'{torch.get_num_threads()}, sklearn n_jobs: {args.threads}; median '
+          f'of {args.repeats} runs')
 
     for k in args.num_neighbors:
         ref = Reference(bins.double().numpy(), k, args.sigma,
-                        factor.double().numpy())
+                        factor.double().numpy(), n_jobs=args.threads)
         enc = SoftEncoder(bins, num_neighbors=k, sigma=args.sigma)
 
         # Agreement: same bins (as sets) and weights, same loss.

@@ -10,6 +10,7 @@ import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint load
 from colorssl.utils.config_checks import (add_common_args, apply_common_args,
                                           build_runner, load_config,
                                           registry_errors_named)
+from colorssl.utils.malloc_tuning import tune_malloc
 
 
 def parse_args():
@@ -69,6 +70,7 @@ def merge_args(cfg, args):
 
 def main():
     args = parse_args()
+    tune_malloc()  # see colorssl/utils/malloc_tuning.py; COLORSSL_MALLOC_TUNING=0 skips
     cfg = load_config(args.config, args.cfg_options)
     cfg = merge_args(cfg, args)
     runner = build_runner(cfg, args.config)

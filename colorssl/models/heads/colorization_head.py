@@ -151,11 +151,11 @@ class ColorizationHead(BaseModule):
         ab = self.resize_target(gt_ab.float(), logits.shape[-2:])
         with torch.no_grad():
             idx, weight = self.encoder(ab)
-            # The weight of a pixel is that of the arg-max of its soft target.
+            # The weight of a pixel is that of the arg-max of its soft target,
+            # its nearest bin, which the encoder returns first.
             pixel_weight = None
             if self.rebalance:
-                nearest = idx.gather(1, weight.argmax(1, keepdim=True)).squeeze(1)
-                pixel_weight = self.class_weights[nearest]
+                pixel_weight = self.class_weights[idx[:, 0]]
         loss = self.loss_module(logits, idx, weight, pixel_weight, sample_mask)
         out = dict(loss=loss)
         if pixel_weight is not None:
