@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 
 from colorssl.color import (DEFAULT_PRIOR, SoftEncoder, load_ab_bins,
-from colorssl.utils.malloc_tuning import tune_malloc
                             load_prior, rebalance_weights, rgb_to_lab)
+from colorssl.utils.malloc_tuning import tune_malloc
 
 DEFAULT_DATA = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), '..', 'shared', 'data',
