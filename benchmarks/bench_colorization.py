@@ -1,15 +1,21 @@
 """Colorization speed, as ratios against references measured in the same run.
 
-    python benchmarks/bench_colorization.py [--batch-size 32] [--size 176] [--depth 50]
+    python benchmarks/bench_colorization.py [--batch-size 32] [--size 176]
+        [--config CONFIG | --plain-resnet --depth 50] [--repeats 3] [--skip-step]
 
 1. Lab conversion in ColorizationDataPreprocessor (one batched call) vs. skimage's
    ``rgb2lab`` image by image on the same uint8 batch (target: >= 10x faster).
 2. One colorization pretraining step (preprocessor + backbone + 313-bin head +
    soft-encoding + rebalanced loss + Adam) vs. one supervised classification step
    (mmpretrain ImageClassifier, same ResNet, same batch, LinearClsHead, 1000 classes,
-   same optimizer) (target: <= 1.15x the time).
+   same optimizer) (target: <= 1.15x the time). The backbone is the one of
+   ``--config`` (default: the shipped ResNet-50 colorization config, dilated to
+   output stride 8) with BN instead of SyncBN; the classifier takes it with
+   ``in_channels=3``. ``--plain-resnet`` uses a stock stride-32 ResNet instead
+   (the head then upsamples its logits 8x).
 """
 import argparse
+import os.path as osp
 import statistics
 import time
 
@@ -47,18 +53,30 @@ def bench_lab(images: torch.Tensor, repeats: int) -> None:
           f'(target >= 10x), max |diff| {diff:.2e}')
 
 
-def bench_step(images: torch.Tensor, depth: int, repeats: int) -> None:
+def step_backbone(args) -> dict:
+    """The backbone config both models share (in_channels aside)."""
+    if args.plain_resnet:
+        return dict(type='ResNet', depth=args.depth, out_indices=(3, ))
+    from mmengine.config import Config
+    backbone = Config.fromfile(args.config).model.backbone.to_dict()
+    backbone.pop('init_cfg', None)
+    if backbone.get('norm_cfg', {}).get('type') == 'SyncBN':
+        backbone['norm_cfg'] = dict(backbone['norm_cfg'], type='BN')
+    return backbone
+
+
+def bench_step(images: torch.Tensor, backbone: dict, repeats: int) -> None:
     n = images.size(0)
-    feat = 512 if depth < 50 else 2048
+    feat = 512 if backbone.get('depth', 50) < 50 else 2048
     color = MODELS.build(dict(
         type='Colorization',
-        backbone=dict(type='ResNet', depth=depth, in_channels=1, out_indices=(3, )),
+        backbone=dict(backbone, in_channels=1),
         head=dict(type='ColorizationHead', in_channels=feat)))
     cls = MODELS.build(dict(
         type='ImageClassifier',
         data_preprocessor=dict(type='ClsDataPreprocessor', mean=[123.7, 116.3, 103.5],
                                std=[58.4, 57.1, 57.4], to_rgb=False),
-        backbone=dict(type='ResNet', depth=depth, out_indices=(3, )),
+        backbone=dict(backbone, in_channels=3),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='LinearClsHead', num_classes=1000, in_channels=feat)))
     labels = torch.randint(0, 1000, (n, ))
@@ -73,7 +91,9 @@ def bench_step(images: torch.Tensor, depth: int, repeats: int) -> None:
         optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-5))
         results[name] = timed(lambda: model.train_step(batch(), optim), repeats)
     ratio = results['colorization'] / results['classification']
-    print(f'[step] ResNet-{depth}, batch {n} at {images.shape[-1]}px: colorization '
+    desc = (f"ResNet-{backbone.get('depth')} strides {backbone.get('strides', 'stock')}"
+            f" dilations {backbone.get('dilations', 'stock')}")
+    print(f'[step] {desc}, batch {n} at {images.shape[-1]}px: colorization '
           f'{results["colorization"]:.3f} s, classification '
           f'{results["classification"]:.3f} s, ratio {ratio:.3f}x (target <= 1.15x)')
 
@@ -83,7 +103,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--size', type=int, default=176)
-    parser.add_argument('--depth', type=int, default=50)
+    parser.add_argument('--config', default=osp.join(
+        osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'colorization',
+        'colorization_resnet50_8xb32-200k_in1k.py'),
+        help='config whose model.backbone both steps use')
+    parser.add_argument('--plain-resnet', action='store_true',
+                        help="a stock stride-32 ResNet of --depth instead")
+    parser.add_argument('--depth', type=int, default=50, help='with --plain-resnet')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--skip-step', action='store_true')
     args = parser.parse_args()
@@ -93,7 +119,7 @@ def main():
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}')
     bench_lab(images, args.repeats)
     if not args.skip_step:
-        bench_step(images, args.depth, args.repeats)
+        bench_step(images, step_backbone(args), args.repeats)
 
 
 if __name__ == '__main__':

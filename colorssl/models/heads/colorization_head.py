@@ -103,7 +103,8 @@ class ColorizationHead(BaseModule):
 
     def forward(self, feats: Union[torch.Tensor, Sequence[torch.Tensor]],
                 input_size: Tuple[int, int]) -> torch.Tensor:
-        """Logits of shape (N, Q, H / pred_stride, W / pred_stride).
+        """Logits of shape (N, Q, H / pred_stride, W / pred_stride), in
+        channels-last memory when they were resized.
 
         Args:
             feats (Tensor | tuple[Tensor]): The (last) feature map (N, C, h, w).
@@ -116,8 +117,11 @@ class ColorizationHead(BaseModule):
         logits = self.conv_seg(x)
         size = self.pred_size(input_size)
         if logits.shape[-2:] != size:
-            logits = F.interpolate(logits, size=size, mode='bilinear',
-                                   align_corners=False)
+            # Channels-last: the Q bins of a pixel are contiguous, which the
+            # loss's softmax over bins reads fastest (see MultinomialColorLoss).
+            logits = F.interpolate(
+                logits.contiguous(memory_format=torch.channels_last), size=size,
+                mode='bilinear', align_corners=False)
         return logits
 
     def pred_size(self, input_size: Tuple[int, int]) -> Tuple[int, int]:

@@ -39,8 +39,13 @@ def multinomial_color_loss(logits: torch.Tensor,
             target_idx.shape[2:] != logits.shape[2:]:
         raise ValueError(f'target {tuple(target_idx.shape)} does not match logits '
                          f'{tuple(logits.shape)} in N, H, W')
-    log_prob = F.log_softmax(logits.float(), dim=1)
-    per_pixel = -(log_prob.gather(1, target_idx) * target_weight).sum(1)  # (N, H, W)
+    # The bins are made the last dimension: log_softmax and gather then run
+    # along contiguous memory when the logits are channels-last (as
+    # ColorizationHead makes them), about twice as fast on CPU as over dim 1
+    # of an NCHW tensor; the result is the same.
+    log_prob = F.log_softmax(logits.float().permute(0, 2, 3, 1), dim=-1)
+    picked = log_prob.gather(-1, target_idx.permute(0, 2, 3, 1))  # (N, H, W, K)
+    per_pixel = -(picked * target_weight.permute(0, 2, 3, 1)).sum(-1)  # (N, H, W)
     if pixel_weight is not None:
         per_pixel = per_pixel * pixel_weight
     if sample_mask is not None:
