@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ENV_DIR=$(bash tools/setup_env.sh | tail -n 1)
 PY="$ENV_DIR/bin/python"
-CONFIG=configs/colorization/colorization_colornet-c16_1xb16-400i_demo.py
+CONFIG=configs/colorization/colorization_colornet-c16_1xb16-2k_demo.py
 WORK_DIR=${WORK_DIR:-work_dirs/demo}
 
 [ -d data/demo/train ] || "$PY" tools/make_demo_data.py --out data/demo
