@@ -40,6 +40,31 @@ def test_matches_dense_numpy_reference():
     assert got.item() == pytest.approx(ref, rel=1e-5)
 
 
+def test_memory_layouts_give_the_same_loss_and_gradient():
+    # ColorizationHead hands channels-last logits; SoftEncoder returns targets
+    # as permuted views. Neither layout may change the result.
+    logits, idx, weight, pixel_weight = random_inputs(seed=2)
+    mask = torch.tensor([True, True, False])
+    results = []
+    for channels_last in (False, True):
+        x = logits.clone()
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+            t_idx = idx.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+            t_w = weight.permute(1, 0, 2, 3).contiguous().transpose(0, 1)
+        else:
+            t_idx, t_w = idx, weight
+        x.requires_grad_(True)
+        loss = multinomial_color_loss(x, t_idx, t_w, pixel_weight, mask)
+        loss.backward()
+        results.append((loss.detach(), x.grad.contiguous()))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
+                          pixel_weight.numpy(), mask.numpy().astype(float))
+    assert results[1][0].item() == pytest.approx(ref, rel=1e-5)
+
+
 def test_unweighted_unmasked_is_plain_mean():
     logits, idx, weight, _ = random_inputs(seed=1)
     ones = torch.ones(logits.shape[0], *logits.shape[2:], dtype=torch.float64)
