@@ -4,7 +4,7 @@ Each run directory ``<root>/<task>_<init>_s<seed>`` (task: ``linear``, ``det``
 or ``fcn``; init: ``colorization-pre`` or ``random-init``) holds mmengine's
 ``<timestamp>/vis_data/scalars.json``; the last validation record of the run
 is read. Prints one row per run and mean ± sample standard deviation per task
-and initialisation, as markdown.
+and initialisation (the value alone for a single run), as markdown.
 
     python benchmarks/transfer_table.py [work_dirs/transfer]
 """
@@ -64,8 +64,11 @@ def main(root='work_dirs/transfer'):
             cells = []
             for k in keys:
                 xs = [rec[k] * scale.get(k, 1.0) for _, rec in items]
-                sd = statistics.stdev(xs) if len(xs) > 1 else float('nan')
-                cells.append(f'{statistics.mean(xs):.2f} ± {sd:.2f}')
+                if len(xs) > 1:
+                    cells.append(f'{statistics.mean(xs):.2f} ± '
+                                 f'{statistics.stdev(xs):.2f}')
+                else:
+                    cells.append(f'{xs[0]:.2f}')
             print(f'| {init} | {len(items)} | ' + ' | '.join(cells) + ' |')
 
 
