@@ -3,6 +3,7 @@
 # scikit-image, written by tools/make_demo_data.py). About 4 minutes on 2 CPU cores.
 _base_ = [
     '../_base_/models/colorization_colornet.py',
+    '../_base_/datasets/folder_colorization.py',
     '../_base_/schedules/colorization_adam_450k.py',
     '../_base_/colorization_runtime.py',
 ]
@@ -26,20 +27,10 @@ val_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    batch_size=16, num_workers=2, persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
-                 with_label=False, pipeline=train_pipeline))
+    batch_size=16, dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=16, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
-                 with_label=False, pipeline=val_pipeline))
-val_evaluator = dict(type='ColorizationMetric')
+    batch_size=16, dataset=dict(data_root=data_root, pipeline=val_pipeline))
 test_dataloader = val_dataloader
-test_evaluator = val_evaluator
 
 # A small model on little data learns faster with a larger step than the paper's.
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4))
