@@ -41,16 +41,39 @@ def timed(fn, repeats: int, warmup: int = 1) -> float:
 
 
 def bench_lab(images: torch.Tensor, repeats: int) -> None:
+    """The preprocessor's Lab conversion (numba kernel when installed, with
+    torch's thread count and with one thread; the pure-torch path) against
+    skimage image by image, all on the same uint8 batch."""
+    import os
     from skimage.color import rgb2lab
+
+    from colorssl.color import cpu_kernels
     pre = MODELS.build(dict(type='ColorizationDataPreprocessor'))
     nhwc = images.permute(0, 2, 3, 1).numpy()
-    t_ours = timed(lambda: pre.to_lab(images), repeats)
     t_ref = timed(lambda: [rgb2lab(img) for img in nhwc], repeats)
-    ours = pre.to_lab(images).permute(0, 2, 3, 1).numpy()
-    diff = np.abs(ours - np.stack([rgb2lab(img) for img in nhwc])).max()
-    print(f'[lab] batch {tuple(images.shape)}: preprocessor {t_ours * 1e3:.1f} ms, '
-          f'skimage per image {t_ref * 1e3:.1f} ms, speed-up {t_ref / t_ours:.1f}x '
-          f'(target >= 10x), max |diff| {diff:.2e}')
+    ref = np.stack([rgb2lab(img) for img in nhwc])
+    threads = torch.get_num_threads()
+    runs = [('preprocessor', threads, '1'), ('preprocessor', 1, '1'),
+            ('pure-torch path', threads, '0')]
+    if not cpu_kernels.enabled():
+        runs = [('preprocessor (numba not installed)', threads, '0')]
+    saved = os.environ.get(cpu_kernels.ENV_SWITCH)
+    try:
+        for name, n, switch in runs:
+            os.environ[cpu_kernels.ENV_SWITCH] = switch
+            torch.set_num_threads(n)
+            t_ours = timed(lambda: pre.to_lab(images), repeats)
+            diff = np.abs(pre.to_lab(images).permute(0, 2, 3, 1).numpy() - ref).max()
+            print(f'[lab] batch {tuple(images.shape)}: {name} ({n} thread'
+                  f'{"s" if n > 1 else ""}) {t_ours * 1e3:.1f} ms, skimage per image '
+                  f'{t_ref * 1e3:.1f} ms, speed-up {t_ref / t_ours:.1f}x '
+                  f'(target >= 10x), max |diff| {diff:.2e}')
+    finally:
+        torch.set_num_threads(threads)
+        if saved is None:
+            os.environ.pop(cpu_kernels.ENV_SWITCH, None)
+        else:
+            os.environ[cpu_kernels.ENV_SWITCH] = saved
 
 
 def step_backbone(args) -> dict:

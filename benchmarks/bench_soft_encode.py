@@ -8,10 +8,10 @@ cifar10-mini training split, resized to ``--size``) or, when that folder is
 absent, random sRGB colours (in gamut by construction).
 
 Two comparisons, both timed in this run, median of ``--repeats`` interleaved
-runs, on CPU, as wall-clock time and as CPU time of the calling thread (the
-latter is less sensitive to other processes on a busy machine; both sides run
-on one thread unless ``--threads`` says otherwise; then torch gets that many
-threads and sklearn's ``kneighbors`` as many jobs):
+runs, on CPU, as wall-clock time and as CPU time of the process (all its
+threads: the work done, whatever the parallelism). Both sides run on one
+thread unless ``--threads`` says otherwise; then torch (and colorssl's
+kernels) get that many threads and sklearn's ``kneighbors`` as many jobs:
 
 1. encode: :class:`colorssl.color.SoftEncoder` against the original training
    layer's method: ``sklearn.neighbors.NearestNeighbors(algorithm='ball_tree')
@@ -22,8 +22,18 @@ threads and sklearn's ``kneighbors`` as many jobs):
    once, outside the timing, as it is shared by both). The reference does what
    the released layers did in numpy: dense (P, Q) soft targets, per-pixel
    weight = prior factor of the target's arg-max, weighted loss over the dense
-   targets. Ours: sparse targets, the nearest bin's factor, a gather of K
-   log-probabilities per pixel.
+   targets. Ours is the code ColorizationHead.loss runs after its log_softmax
+   (``ColorizationHead.encode_targets`` + ``soft_target_nll``): sparse
+   targets, the nearest bin's factor, a gather of K log-probabilities per
+   pixel. Timed twice: on the NCHW log-probabilities both sides get (read
+   through a bins-last view), and on a channels-last copy, the memory layout
+   of ColorizationHead's logits (there the gather reads a new 1.25 KB row per
+   pixel instead of sharing cache lines between neighbouring pixels, and is
+   bound by memory; the step benchmark of bench_colorization.py shows what
+   the layout buys overall).
+
+``SoftEncoder`` uses the fused numba kernel on CPU when numba is installed;
+``COLORSSL_NUMBA=0`` measures the pure-torch path instead.
 
 Both comparisons also check that the two sides agree numerically.
 """
@@ -36,9 +46,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmpretrain.registry import MODELS
 
-from colorssl.color import (DEFAULT_PRIOR, SoftEncoder, load_ab_bins,
-                            load_prior, rebalance_weights, rgb_to_lab)
+import colorssl  # noqa: F401  (registers ColorizationHead)
+from colorssl.color import cpu_kernels, load_ab_bins, rgb_to_lab
+from colorssl.models.losses import soft_target_nll
 from colorssl.utils.malloc_tuning import tune_malloc
 
 DEFAULT_DATA = osp.join(
@@ -103,16 +115,17 @@ class Reference:
         return float((pixel_w * ce).mean())
 
 
-def ours_loss(encoder: SoftEncoder, factor: torch.Tensor, ab: torch.Tensor,
-              logp: torch.Tensor) -> torch.Tensor:
-    idx, wts = encoder(ab)
-    pixel_w = factor[idx[:, 0]]  # idx[:, 0] is the nearest bin
-    ce = -(wts * logp.gather(1, idx)).sum(1)
-    return (pixel_w * ce).mean()
+def ours_loss(head, ab: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+    """What ColorizationHead.loss does after its log_softmax: soft targets
+    and pixel weights (``encode_targets``), then the weighted NLL, which
+    gathers K log-probabilities per pixel (``log_prob``: (N, H, W, Q), any
+    memory layout)."""
+    idx, wts, pixel_w = head.encode_targets(ab)
+    return soft_target_nll(log_prob, idx, wts, pixel_w)
 
 
 def median_times(fns: dict, repeats: int):
-    """Median wall-clock and CPU (this thread) seconds of each function,
+    """Median wall-clock and CPU (process) seconds of each function,
     runs interleaved so that both sides see the same machine load."""
     wall = {name: [] for name in fns}
     cpu = {name: [] for name in fns}
@@ -120,9 +133,9 @@ def median_times(fns: dict, repeats: int):
         fn()
     for _ in range(repeats):
         for name, fn in fns.items():
-            start, start_cpu = time.perf_counter(), time.thread_time()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            cpu[name].append(time.thread_time() - start_cpu)
+            cpu[name].append(time.process_time() - start_cpu)
             wall[name].append(time.perf_counter() - start)
     med = statistics.median
     return ({n: med(t) for n, t in wall.items()},
@@ -147,21 +160,29 @@ def main():
 
     bins = load_ab_bins()
     ab, source = load_ab(args.data, args.batch, args.size, args.seed)
-    factor = rebalance_weights(load_prior(DEFAULT_PRIOR)['prior']).float()
     g = torch.Generator().manual_seed(args.seed)
     logp = torch.log_softmax(
         torch.randn((args.batch, len(bins), args.size, args.size),
                     generator=g), dim=1)
     ab_np = ab.double().numpy()
     logp_np = logp.double().numpy()
+    # Ours takes them bins-last: a permuted view of the NCHW tensor (no copy),
+    # and the channels-last memory that ColorizationHead's logits have.
+    logp_views = dict(
+        nchw=logp.permute(0, 2, 3, 1),
+        channels_last=logp.permute(0, 2, 3, 1).contiguous())
     print(f'ab targets: {tuple(ab.shape)}, {source}; torch threads: '
-          f'{torch.get_num_threads()}, sklearn n_jobs: {args.threads}; median '
-          f'of {args.repeats} runs')
+          f'{torch.get_num_threads()}, sklearn n_jobs: {args.threads}; '
+          f'numba kernels: {cpu_kernels.enabled()}; median of '
+          f'{args.repeats} runs')
 
     for k in args.num_neighbors:
+        head = MODELS.build(dict(type='ColorizationHead', in_channels=1,
+                                 num_neighbors=k, sigma=args.sigma))
+        enc = head.encoder
         ref = Reference(bins.double().numpy(), k, args.sigma,
-                        factor.double().numpy(), n_jobs=args.threads)
-        enc = SoftEncoder(bins, num_neighbors=k, sigma=args.sigma)
+                        head.class_weights.double().numpy(),
+                        n_jobs=args.threads)
 
         # Agreement: same bins (as sets) and weights, same loss.
         idx, wts = enc(ab)
@@ -174,30 +195,34 @@ def main():
         np.put_along_axis(ref_dense, ref_idx, ref_w, axis=1)
         max_diff = np.abs(dense - ref_dense).max()
         same_sets = (np.sort(idx, 1) == np.sort(ref_idx, 1)).all(1).mean()
-        loss_ours = float(ours_loss(enc, factor, ab, logp))
+        loss_ours = {name: float(ours_loss(head, ab, lp))
+                     for name, lp in logp_views.items()}
         loss_ref = ref.loss(ab_np, logp_np)
 
-        wall, cpu = median_times(
-            dict(ref_encode=lambda: ref.encode(ab_np),
-                 ours_encode=lambda: enc(ab),
-                 ref_layer=lambda: ref.loss(ab_np, logp_np),
-                 ours_layer=lambda: ours_loss(enc, factor, ab, logp)),
-            args.repeats)
+        fns = dict(ref_encode=lambda: ref.encode(ab_np),
+                   ours_encode=lambda: enc(ab),
+                   ref_layer=lambda: ref.loss(ab_np, logp_np))
+        for name, lp in logp_views.items():
+            fns[f'ours_layer_{name}'] = (
+                lambda lp=lp: ours_loss(head, ab, lp))
+        wall, cpu = median_times(fns, args.repeats)
         print(f'\nK = {k}: {ab.shape[0] * ab.shape[2] * ab.shape[3]} pixels')
         print(f'  agreement: same K-bin set for {100 * same_sets:.3f}% of '
               f'pixels, max |dense target diff| {max_diff:.2e}, loss '
-              f'{loss_ours:.6f} vs {loss_ref:.6f}')
-        for what, ref_name, ours_name, ref_key, ours_key in (
-                ('encode', 'sklearn ball_tree + numpy', 'SoftEncoder',
-                 'ref_encode', 'ours_encode'),
-                ('training layer', 'original (numpy, dense)', 'colorssl',
-                 'ref_layer', 'ours_layer')):
+              f'{loss_ours["nchw"]:.6f} (NCHW), '
+              f'{loss_ours["channels_last"]:.6f} (channels-last) vs '
+              f'{loss_ref:.6f}')
+        rows = [('encode', 'sklearn ball_tree + numpy', 'SoftEncoder',
+                 'ref_encode', 'ours_encode')]
+        for name in logp_views:
+            rows.append((f'layer {name}', 'original (numpy, dense)',
+                         'colorssl', 'ref_layer', f'ours_layer_{name}'))
+        for what, ref_name, ours_name, ref_key, ours_key in rows:
             for clock, t in (('wall', wall), ('cpu', cpu)):
-                print(f'  {what:14s} {clock:4s}  {ref_name:25s} '
+                print(f'  {what:20s} {clock:4s}  {ref_name:25s} '
                       f'{1e3 * t[ref_key]:8.2f} ms | {ours_name:11s} '
                       f'{1e3 * t[ours_key]:7.2f} ms | ratio '
                       f'{t[ref_key] / t[ours_key]:6.1f}x')
-
 
 if __name__ == '__main__':
     main()

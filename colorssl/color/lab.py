@@ -14,6 +14,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from . import cpu_kernels
+
 # Linear sRGB -> CIE XYZ (D65), rows give X, Y, Z.
 _XYZ_FROM_RGB = (
     (0.412453, 0.357580, 0.180423),
@@ -136,8 +138,10 @@ def rgb8_to_lab(rgb: Tensor, dtype: torch.dtype = torch.float32,
 
     The same conversion as ``rgb_to_lab(rgb / 255)``, in fewer passes: the sRGB
     curve is a 256-entry table (computed in float64), the reference white is
-    folded into the matrix and the matrix is one batched matmul. Not
-    differentiable (8-bit input has no gradient).
+    folded into the matrix and the matrix is one batched matmul. On CPU, for
+    float32, one fused kernel does it all in a single pass
+    (:mod:`colorssl.color.cpu_kernels`). Not differentiable (8-bit input has
+    no gradient).
 
     Args:
         rgb (Tensor): uint8 images, shape ``(..., 3, H, W)``, on any device.
@@ -163,6 +167,11 @@ def rgb8_to_lab(rgb: Tensor, dtype: torch.dtype = torch.float32,
         mat = mat.flip(1)
     shape = rgb.shape
     flat = rgb.reshape(-1, 3, shape[-2] * shape[-1])
+    if (rgb.device.type == 'cpu' and dtype == torch.float32
+            and cpu_kernels.enabled()):
+        # One fused, vectorised pass per pixel (same tables and maths).
+        out = cpu_kernels.rgb8_to_lab_cpu(flat, lut, mat)
+        return out.view(shape[:-3] + (3, ) + shape[-2:])
     # (B, 3, P) linear values, then (3, 3) @ (B, 3, P): X/Xn, Y/Yn, Z/Zn.
     lin = lut.index_select(0, flat.reshape(-1).to(torch.int32)).view(
         flat.shape)

@@ -123,8 +123,13 @@ def test_cuda_matches_cpu():
                                atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize('numba_kernels', ['1', '0'])
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
-def test_rgb8_to_lab_matches_skimage_on_every_code(dtype):
+def test_rgb8_to_lab_matches_skimage_on_every_code(dtype, numba_kernels,
+                                                  monkeypatch):
+    # '1': the fused numba kernel serves float32 on CPU (when installed);
+    # '0': the pure-torch path.
+    monkeypatch.setenv('COLORSSL_NUMBA', numba_kernels)
     # Every 8-bit code appears in every channel (a 256 x 256 x 3 image whose
     # channels are shifted copies of all codes), plus a strided cube sample.
     codes = np.arange(256, dtype=np.uint8)

@@ -138,6 +138,27 @@ class ColorizationHead(BaseModule):
         return ab[:, :, stride_h // 2::stride_h, stride_w // 2::stride_w][
             :, :, :size[0], :size[1]]
 
+    @torch.no_grad()
+    def encode_targets(self, ab: torch.Tensor):
+        """Soft-encoded targets and rebalancing weights of an ab map.
+
+        Args:
+            ab (Tensor): (N, 2, h, w) ab at the prediction size.
+
+        Returns:
+            tuple: ``idx`` (N, K, h, w) long, the K nearest bins, nearest
+            first; ``weight`` (N, K, h, w), their target mass; and the
+            rebalancing weight of each pixel (N, h, w), that of the arg-max
+            of its soft target (its nearest bin), or None without a prior.
+        """
+        idx, weight = self.encoder(ab)
+        pixel_weight = None
+        if self.rebalance:
+            nearest = idx[:, 0]
+            pixel_weight = self.class_weights.index_select(
+                0, nearest.reshape(-1)).view(nearest.shape)
+        return idx, weight, pixel_weight
+
     def loss(self, feats, gt_ab: torch.Tensor,
              sample_mask: Optional[torch.Tensor] = None) -> dict:
         """Compute the loss.
@@ -153,13 +174,7 @@ class ColorizationHead(BaseModule):
         """
         logits = self(feats, gt_ab.shape[-2:])
         ab = self.resize_target(gt_ab.float(), logits.shape[-2:])
-        with torch.no_grad():
-            idx, weight = self.encoder(ab)
-            # The weight of a pixel is that of the arg-max of its soft target,
-            # its nearest bin, which the encoder returns first.
-            pixel_weight = None
-            if self.rebalance:
-                pixel_weight = self.class_weights[idx[:, 0]]
+        idx, weight, pixel_weight = self.encode_targets(ab)
         loss = self.loss_module(logits, idx, weight, pixel_weight, sample_mask)
         out = dict(loss=loss)
         if pixel_weight is not None:

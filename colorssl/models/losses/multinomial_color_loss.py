@@ -44,6 +44,27 @@ def multinomial_color_loss(logits: torch.Tensor,
     # ColorizationHead makes them), about twice as fast on CPU as over dim 1
     # of an NCHW tensor; the result is the same.
     log_prob = F.log_softmax(logits.float().permute(0, 2, 3, 1), dim=-1)
+    return soft_target_nll(log_prob, target_idx, target_weight, pixel_weight,
+                           sample_mask)
+
+
+def soft_target_nll(log_prob: torch.Tensor,
+                    target_idx: torch.Tensor,
+                    target_weight: torch.Tensor,
+                    pixel_weight: Optional[torch.Tensor] = None,
+                    sample_mask: Optional[torch.Tensor] = None
+                    ) -> torch.Tensor:
+    """The loss of :func:`multinomial_color_loss` given log-probabilities.
+
+    Args:
+        log_prob (Tensor): (N, H, W, Q) log-probabilities over the bins (bins
+            last).
+        target_idx, target_weight, pixel_weight, sample_mask: As in
+            :func:`multinomial_color_loss`.
+
+    Returns:
+        Tensor: scalar loss.
+    """
     picked = log_prob.gather(-1, target_idx.permute(0, 2, 3, 1))  # (N, H, W, K)
     per_pixel = -(picked * target_weight.permute(0, 2, 3, 1)).sum(-1)  # (N, H, W)
     if pixel_weight is not None:

@@ -68,3 +68,19 @@ def test_nearest_target_resize_point_samples():
     torch.testing.assert_close(small, ab[:, :, 2::4, 2::4])
     with pytest.raises(ValueError, match='target_resize'):
         ColorizationHead(in_channels=4, target_resize='bicubic')
+
+
+def test_encode_targets_pixel_weight_is_nearest_bins_weight():
+    head = ColorizationHead(in_channels=4)
+    ab = in_gamut_ab(2, 5, 7, seed=3)
+    idx, weight, pixel_weight = head.encode_targets(ab)
+    assert idx.shape == weight.shape == (2, 5, 5, 7)
+    assert pixel_weight.shape == (2, 5, 7)
+    # Independent: the nearest bin by brute force, its class weight.
+    bins = load_ab_bins('original313')
+    d2 = ((ab.permute(0, 2, 3, 1)[..., None, :] - bins) ** 2).sum(-1)
+    nearest = d2.argmin(-1)
+    assert torch.equal(idx[:, 0], nearest)
+    torch.testing.assert_close(pixel_weight, head.class_weights[nearest])
+    plain = ColorizationHead(in_channels=4, prior=None)
+    assert plain.encode_targets(ab)[2] is None

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from colorssl.models.losses import MultinomialColorLoss, multinomial_color_loss
+from colorssl.models.losses import (MultinomialColorLoss, multinomial_color_loss,
+                                    soft_target_nll)
 
 
 def numpy_reference(logits, idx, weight, pixel_weight, mask):
@@ -38,6 +39,19 @@ def test_matches_dense_numpy_reference():
     ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
                           pixel_weight.numpy(), mask.numpy().astype(float))
     assert got.item() == pytest.approx(ref, rel=1e-5)
+
+
+def test_soft_target_nll_on_log_probs_in_either_layout():
+    logits, idx, weight, pixel_weight = random_inputs(seed=4)
+    mask = torch.tensor([True, True, False])
+    ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
+                          pixel_weight.numpy(), mask.numpy().astype(float))
+    log_prob = torch.log_softmax(logits, dim=1)
+    nchw_view = log_prob.permute(0, 2, 3, 1)  # bins last, NCHW memory
+    channels_last = nchw_view.contiguous()
+    for lp in (nchw_view, channels_last):
+        got = soft_target_nll(lp, idx, weight, pixel_weight, mask)
+        assert got.item() == pytest.approx(ref, rel=1e-6)
 
 
 def test_memory_layouts_give_the_same_loss_and_gradient():
