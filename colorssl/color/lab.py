@@ -166,7 +166,10 @@ def rgb8_to_lab(rgb: Tensor, dtype: torch.dtype = torch.float32,
     if channel_order == 'bgr':
         mat = mat.flip(1)
     shape = rgb.shape
-    flat = rgb.reshape(-1, 3, shape[-2] * shape[-1])
+    batch = 1
+    for size in shape[:-3]:
+        batch *= size
+    flat = rgb.reshape(batch, 3, shape[-2] * shape[-1])
     if (rgb.device.type == 'cpu' and dtype == torch.float32
             and cpu_kernels.enabled()):
         # One fused, vectorised pass per pixel (same tables and maths).

@@ -39,7 +39,7 @@ def test_every_8bit_colour_matches_torch_path(monkeypatch):
 
 
 @pytest.mark.parametrize('shape', [(3, 1, 1), (2, 3, 7, 5), (1, 2, 3, 33, 65),
-                                   (3, 3, 100, 177)])
+                                   (3, 3, 100, 177), (0, 3, 4, 4), (2, 3, 0, 5)])
 def test_shapes_orders_and_threads(shape, monkeypatch):
     g = torch.Generator().manual_seed(0)
     rgb = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
