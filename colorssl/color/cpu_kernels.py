@@ -47,6 +47,7 @@ def enabled() -> bool:
 
 
 _pool = None
+_pool_pid = None  # a forked child inherits the pool object but not its threads
 _pool_lock = threading.Lock()
 
 
@@ -54,15 +55,17 @@ def _run_split(fn: Callable[[int, int], object], total: int,
                min_chunk: int = 16384) -> List[object]:
     """Run ``fn(start, end)`` over ``[0, total)`` split into one range per
     torch thread (fewer for small totals); returns the results in order."""
-    global _pool
+    global _pool, _pool_pid
     parts = max(1, min(torch.get_num_threads(), total // min_chunk))
     bounds = [total * i // parts for i in range(parts + 1)]
     if parts == 1:
         return [fn(0, total)]
     with _pool_lock:
-        if _pool is None or _pool._max_workers < parts:
+        if (_pool is None or _pool_pid != os.getpid()
+                or _pool._max_workers < parts):
             _pool = ThreadPoolExecutor(max_workers=parts,
                                        thread_name_prefix='colorssl-kernel')
+            _pool_pid = os.getpid()
         pool = _pool
     futures = [pool.submit(fn, bounds[i], bounds[i + 1])
                for i in range(1, parts)]

@@ -69,3 +69,35 @@ def test_non_contiguous_input(monkeypatch):
     torch.testing.assert_close(rgb8_to_lab(rgb),
                                torch_path(rgb.contiguous(), monkeypatch),
                                atol=1e-4, rtol=0)
+
+
+def _convert_in_child(rgb, queue):
+    torch.set_num_threads(2)
+    queue.put(rgb8_to_lab(rgb))
+
+
+def test_forked_child_gets_its_own_threads(monkeypatch):
+    # The parent's thread pool exists before the fork; the child must not
+    # wait on the parent's (absent) worker threads.
+    import multiprocessing as mp
+    monkeypatch.setenv('COLORSSL_NUMBA', '1')
+    rgb = torch.randint(0, 256, (2, 3, 128, 256), dtype=torch.uint8,
+                        generator=torch.Generator().manual_seed(2))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parent = rgb8_to_lab(rgb)  # creates the pool
+    finally:
+        torch.set_num_threads(threads)
+    ctx = mp.get_context('fork')
+    queue = ctx.Queue()
+    child = ctx.Process(target=_convert_in_child, args=(rgb, queue))
+    child.start()
+    try:
+        out = queue.get(timeout=60)
+        child.join(timeout=60)
+    finally:
+        if child.is_alive():  # hung: the failure is the queue timeout
+            child.kill()
+    assert child.exitcode == 0
+    assert torch.equal(out, parent)
