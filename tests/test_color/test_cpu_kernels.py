@@ -73,7 +73,9 @@ def test_non_contiguous_input(monkeypatch):
 
 def _convert_in_child(rgb, queue):
     torch.set_num_threads(2)
-    queue.put(rgb8_to_lab(rgb))
+    # numpy, pickled by value (a tensor would travel as a shared-memory
+    # handle that dies with this process)
+    queue.put(rgb8_to_lab(rgb).numpy())
 
 
 def test_forked_child_gets_its_own_threads(monkeypatch):
@@ -100,4 +102,4 @@ def test_forked_child_gets_its_own_threads(monkeypatch):
         if child.is_alive():  # hung: the failure is the queue timeout
             child.kill()
     assert child.exitcode == 0
-    assert torch.equal(out, parent)
+    assert torch.equal(torch.from_numpy(out), parent)
