@@ -83,8 +83,7 @@ def _cube_root_guess() -> np.ndarray:
 _CBRT_POLY = _cube_root_guess()
 
 if numba is not None:
-    _jit = numba.njit(cache=True, nogil=True, error_model='numpy')
-    # fastmath lets the compiler vectorise the Lab loop (only + - * / and
+    # fastmath lets the compiler vectorise the loops (only + - * / and
     # compares there); error_model='numpy' removes the zero-division checks
     # that would otherwise keep every loop scalar.
     _jit_fast = numba.njit(cache=True, nogil=True, error_model='numpy',
