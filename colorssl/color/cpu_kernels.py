@@ -9,9 +9,9 @@ loop (SIMD). It splits the pixels over ``torch.get_num_threads()`` Python
 threads; the kernel releases the GIL (numba ``nogil``), so no second threading
 runtime (OpenMP/TBB) is started next to torch's.
 
-(A fused kernel for the soft encoding was tried as well and dropped: with
-caches as cold as in a training step it was no faster than
-:class:`colorssl.color.SoftEncoder`'s vectorised table look-ups.)
+The soft-encoding kernel (``soft_encode_cpu.py``) and the loss's gather
+(``colorssl/models/losses/soft_target_nll_cpu.py``) use the same switch,
+decorator and thread split.
 
 numba is optional: :func:`enabled` is False when it is not installed or when
 the environment variable ``COLORSSL_NUMBA=0`` is set, and the callers then use
@@ -51,7 +51,7 @@ _pool_pid = None  # a forked child inherits the pool object but not its threads
 _pool_lock = threading.Lock()
 
 
-def _run_split(fn: Callable[[int, int], object], total: int,
+def run_split(fn: Callable[[int, int], object], total: int,
                min_chunk: int = 16384) -> List[object]:
     """Run ``fn(start, end)`` over ``[0, total)`` split into one range per
     torch thread (fewer for small totals); returns the results in order."""
@@ -86,10 +86,10 @@ if numba is not None:
     # fastmath lets the compiler vectorise the loops (only + - * / and
     # compares there); error_model='numpy' removes the zero-division checks
     # that would otherwise keep every loop scalar.
-    _jit_fast = numba.njit(cache=True, nogil=True, error_model='numpy',
-                           fastmath=True)
+    jit_fast = numba.njit(cache=True, nogil=True, error_model='numpy',
+                          fastmath=True)
 
-    @_jit_fast
+    @jit_fast
     def _lab_f_block(t, f, poly, n):
         """f[:n] = CIE companding of t[:n] (float32), branch-free."""
         one = np.float32(1.0)
@@ -112,7 +112,7 @@ if numba is not None:
             f[i] = high * y * scale + (one - high) * (
                 np.float32(_LAB_KAPPA_SLOPE) * ti + np.float32(_LAB_OFFSET))
 
-    @_jit_fast
+    @jit_fast
     def _rgb8_to_lab_kernel(src, lut, mat, poly, out, start, end):
         """src (B, 3, P) uint8 -> out (B, 3, P) float32 Lab, pixels
         [start, end) of every image. ``mat`` maps linear RGB to XYZ / white."""
@@ -159,5 +159,5 @@ def rgb8_to_lab_cpu(rgb: torch.Tensor, lut: torch.Tensor,
     def work(start, end):
         _rgb8_to_lab_kernel(src, lut_np, mat_np, _CBRT_POLY, out, start, end)
 
-    _run_split(work, src.shape[2], min_chunk=4096)
+    run_split(work, src.shape[2], min_chunk=4096)
     return torch.from_numpy(out)

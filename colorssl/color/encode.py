@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from . import cpu_kernels, soft_encode_cpu
 from .bins import AB_GRID
 
 _SUBDIVISIONS = 256
@@ -298,6 +299,8 @@ class SoftEncoder(nn.Module):
             raise ValueError('bins contain non-finite values')
         self.register_buffer('bins', bins.detach().float().clone(),
                              persistent=False)
+        # Tables of the fused CPU kernel (soft_encode_cpu.py), if it applies.
+        self._kernel = None
         lattice = _lattice_coords(bins_np, self.grid)
         self.on_lattice = lattice is not None
         if self.on_lattice:
@@ -385,6 +388,7 @@ class SoftEncoder(nn.Module):
             torch.int32)
         # Candidates of unresolved sub-cells; one all-padding row keeps the
         # tables non-empty (row -1 is clamped to 0 and then ignored).
+        self._build_kernel_tables(n_sets + 1, scale, rel, const, cell_bins)
         cand = t['cand'][..., 0] * stride + t['cand'][..., 1]
         cand_pad = ~t['cand_valid']
         if len(cand) == 0:
@@ -393,6 +397,39 @@ class SoftEncoder(nn.Module):
         buf('cand_row', t['cand_row'], torch.int32)
         buf('cand', cand, torch.int32)
         buf('cand_pad', cand_pad, torch.bool)
+
+    def _build_kernel_tables(self, num_sets: int, scale: float,
+                             rel: np.ndarray, const: np.ndarray,
+                             cell_bins: np.ndarray) -> None:
+        """numpy tables of the fused CPU kernel (``soft_encode_cpu.py``);
+        ``self._kernel`` stays None where the kernel cannot serve them."""
+        k = self.num_neighbors
+        if k < 2:
+            return
+        zeros = np.zeros((1, k - 1))
+        tables = soft_encode_cpu.build_tables(
+            np.concatenate([const[:, 1:], zeros]).T,
+            np.concatenate([scale * rel[:, 1:, 0], zeros]).T,
+            np.concatenate([scale * rel[:, 1:, 1], zeros]).T, scale)
+        if tables is None:
+            return
+        q = self.bins.shape[0]
+        bins_dtype = np.int16 if q < 2 ** 15 else np.int32
+        tables.update(
+            geo=np.array([*self._origin, 1.0 / self.grid, self._cell_lo[0],
+                          self._cell_hi[0], self._cell_lo[1],
+                          self._cell_hi[1]], dtype=np.float64),
+            isub=np.array([_SUBDIVISIONS, self._set_bits, self._stride,
+                           self._pad * self._stride + self._pad, num_sets],
+                          dtype=np.int64),
+            scale=float(scale),
+            sub_code=self.sub_code.numpy(),
+            tw_alpha=self.tw_alpha.numpy(), tw_beta=self.tw_beta.numpy(),
+            tw_gamma=self.tw_gamma.numpy(), tw_set_b=self.tw_set_b.numpy(),
+            set_valid=self.set_valid.numpy(),
+            cell_bins=cell_bins.reshape(-1, k).astype(bins_dtype),
+            bins=self.bins.numpy())
+        self._kernel = tables
 
     def extra_repr(self) -> str:
         return (f'num_bins={self.bins.shape[0]}, '
@@ -510,6 +547,9 @@ class SoftEncoder(nn.Module):
     def _encode_lattice(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
         """Table-driven encoding of points (P,): ``idx`` (P, K) and
         ``weight`` (K, P)."""
+        if (self._kernel is not None and a.dtype == torch.float32
+                and a.device.type == 'cpu' and cpu_kernels.enabled()):
+            return soft_encode_cpu.soft_encode_cpu(a, b, self)
         k = self.num_neighbors
         ru, rv, sub, base = self._locate(a, b)
         # Each point's K-set: set A or B of its sub-cell (the same set unless

@@ -10,6 +10,17 @@ from colorssl.color.encode import _SUBDIVISIONS, _subcell_tables
 BINS = load_ab_bins()
 
 
+@pytest.fixture(autouse=True, params=['numba', 'torch'])
+def cpu_path(request, monkeypatch):
+    """Every test runs on both CPU paths: the fused numba kernel (float32,
+    where it applies; soft_encode_cpu.py) and the pure-torch one."""
+    if request.param == 'numba':
+        pytest.importorskip('numba')
+    monkeypatch.setenv('COLORSSL_NUMBA', '1' if request.param == 'numba'
+                       else '0')
+    return request.param
+
+
 def brute_force(points: np.ndarray, bins: np.ndarray, k: int, sigma: float):
     """Reference: (idx (M, K) sorted by distance, d2 (M, K), weights)."""
     d2 = ((points[:, None, :] - bins[None].astype(np.float64))**2).sum(-1)

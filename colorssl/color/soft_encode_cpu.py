@@ -1,0 +1,249 @@
+"""Fused CPU kernel (numba) for :class:`colorssl.color.SoftEncoder`.
+
+The encoder's lattice tables (see ``encode.py``) answer each pixel with a few
+look-ups: sub-cell -> K-set (with one affine test where two sets meet), floor
+cell + set -> K bins. The torch path runs those look-ups as about thirty
+vectorised passes over the batch; this kernel makes one pass per pixel and
+computes the weights without calling ``exp`` per slot:
+
+* With slot 0 the nearest lattice point ``c_0`` and ``r`` the position in the
+  floor cell (lattice units), the log-weight of slot k relative to slot 0 is
+  ``const_k + s (du_k r_u + dv_k r_v)``, ``s = grid^2 / sigma^2`` and
+  ``(du_k, dv_k) = c_k - c_0`` small integers. So
+  ``w_k / w_0 = exp(const_k) E_u^du_k E_v^dv_k`` with ``E = exp(s r)``: two
+  exponentials per pixel, whatever K is.
+* ``E_u = exp(s r_u)`` is a table value at ``r_u`` rounded down to 1/M
+  times a third-order Taylor factor for the rest (``s / M <= 1/64``:
+  truncation error below 1e-9); ``1 / E_u`` likewise, so no division and no
+  cancellation: every power ``E^d`` is a product of positive factors.
+
+Pixels whose K-set misses a bin (gamut edges, far outside the bins; about
+0.1 % of real pixels) are solved by brute force against all bins in the
+kernel, as the torch path does.
+
+The kernel serves float32 ab on CPU with the bins on a lattice and moderate
+``s`` (see :func:`build_tables`); otherwise the torch path runs. It releases
+the GIL and is split over ``torch.get_num_threads()`` threads.
+"""
+import functools
+import math
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from . import cpu_kernels
+from .cpu_kernels import numba
+
+# Largest |du|, |dv| and exponent (s * d) the kernel takes; beyond them (a
+# very large K or a tiny sigma) float32 powers of E would lose accuracy.
+_MAX_OFFSET = 3
+_MAX_EXPONENT = 40.0
+# Taylor step of the exponential table: s / M <= 1 / 64.
+_TAYLOR_STEP = 1.0 / 64.0
+
+
+def build_tables(set_const: np.ndarray, set_u: np.ndarray,
+                 set_v: np.ndarray, scale: float) -> Optional[Dict]:
+    """The kernel's per-set tables, or None when it cannot serve them.
+
+    Args:
+        set_const, set_u, set_v: (K-1, n_sets) float, the encoder's affine
+            log-weight coefficients of slots 1..K-1 (``set_u = s * du``).
+        scale: s = grid^2 / sigma^2.
+
+    Returns:
+        dict with ``ratio`` (n_sets, K-1) float32 = exp(const), ``ju``/``jv``
+        (n_sets, K-1) int32 = du/dv + D (indices into the powers
+        E^-D..E^D), ``depth`` D, ``exp_steps`` M and the (M,) tables
+        ``exp_pos`` = exp(s i / M) and ``exp_neg`` = exp(-s i / M).
+    """
+    du = np.rint(set_u / scale)
+    dv = np.rint(set_v / scale)
+    if (np.abs(du * scale - set_u).max(initial=0) > 1e-3
+            or np.abs(dv * scale - set_v).max(initial=0) > 1e-3):
+        return None
+    depth = int(max(np.abs(du).max(initial=0), np.abs(dv).max(initial=0), 1))
+    if (depth > _MAX_OFFSET or scale * depth > _MAX_EXPONENT
+            or np.abs(set_const).max(initial=0) > _MAX_EXPONENT):
+        return None
+    steps = max(256, int(math.ceil(scale / _TAYLOR_STEP)))
+    if steps > 1 << 16:
+        return None
+    grid = np.arange(steps, dtype=np.float64) * (scale / steps)
+    def set_major(x, dtype):
+        return np.ascontiguousarray(x.T).astype(dtype)
+
+    return dict(
+        ratio=set_major(np.exp(set_const.astype(np.float64)), np.float32),
+        ju=set_major(du + depth, np.int32), jv=set_major(dv + depth, np.int32),
+        depth=depth, exp_steps=steps,
+        exp_pos=np.exp(grid).astype(np.float32),
+        exp_neg=np.exp(-grid).astype(np.float32))
+
+
+if numba is not None:
+
+    @cpu_kernels.jit_fast
+    def _exp_pair(r, scale, steps, exp_pos, exp_neg):
+        """(exp(scale r), exp(-scale r)) for r in [0, 1], float32."""
+        i = min(max(np.int32(r * np.float32(steps)), 0), steps - 1)
+        y = np.float32(scale) * (r - np.float32(i) / np.float32(steps))
+        one = np.float32(1.0)
+        half = np.float32(0.5)
+        sixth = np.float32(1.0 / 6.0)
+        pos = exp_pos[i] * (one + y * (one + y * (half + y * sixth)))
+        neg = exp_neg[i] * (one - y * (one - y * (half - y * sixth)))
+        return pos, neg
+
+    @cpu_kernels.jit_fast
+    def _brute_force(a, b, bins, sigma, idx_out, w_out, p):
+        """Exact K nearest bins of point p (ties: lower index first) and
+        their weights, written to ``idx_out[p]`` and ``w_out[:, p]``; the
+        flagged points' path, as the torch path's brute force."""
+        k = idx_out.shape[1]
+        best_d = np.full(k, np.inf, np.float64)
+        best_i = np.zeros(k, np.int64)
+        a64 = np.float64(a)
+        b64 = np.float64(b)
+        for q in range(bins.shape[0]):
+            # float64: exact squares of float32 differences, so the ranking
+            # holds even far from the bins.
+            d = ((a64 - np.float64(bins[q, 0])) ** 2 +
+                 (b64 - np.float64(bins[q, 1])) ** 2)
+            if d < best_d[k - 1]:
+                j = k - 1
+                while j > 0 and best_d[j - 1] > d:
+                    best_d[j] = best_d[j - 1]
+                    best_i[j] = best_i[j - 1]
+                    j -= 1
+                best_d[j] = d
+                best_i[j] = q
+        # d_j^2 - d_0^2 as (c_j - c_0) . (c_j + c_0 - 2 x): accurate far
+        # from the bins.
+        a0 = np.float64(bins[best_i[0], 0])
+        b0 = np.float64(bins[best_i[0], 1])
+        total = 0.0
+        for j in range(k):
+            aj = np.float64(bins[best_i[j], 0])
+            bj = np.float64(bins[best_i[j], 1])
+            excess = ((aj - a0) * (aj + a0 - 2 * a64) +
+                      (bj - b0) * (bj + b0 - 2 * b64))
+            w = math.exp(excess / (-2.0 * sigma * sigma))
+            best_d[j] = w
+            total += w
+        for j in range(k):
+            idx_out[p, j] = best_i[j]
+            w_out[j, p] = best_d[j] / total
+
+    @functools.lru_cache(maxsize=None)
+    def _encode_kernel(k: int, depth: int):
+        """The kernel for K = k, |du|, |dv| <= depth: compile-time
+        constants, so that the per-slot loops unroll."""
+        npow = 2 * depth + 1
+
+        @cpu_kernels.jit_fast
+        def kernel(a, b, start, end, geo, isub, scale, sigma, sub_code,
+                   tw_alpha, tw_beta, tw_gamma, tw_set_b, set_valid,
+                   cell_bins, ratio, ju, jv, exp_steps, exp_pos, exp_neg,
+                   bins, idx_out, w_out):
+            """Encode points [start, end) of ``a``, ``b`` (P,) float32.
+
+            ``geo`` (float64): origin u, origin v, 1/grid, cell lo/hi u,
+            lo/hi v. ``isub`` (int64): sub-cells per axis, set bits, lookup
+            stride, offset of cell (0, 0), number of sets. Writes
+            ``idx_out`` (P, K) int64 and ``w_out`` (K, P) float32; returns
+            how many points took the brute-force path.
+            """
+            o_u = np.float32(geo[0])
+            o_v = np.float32(geo[1])
+            inv_grid = np.float32(geo[2])
+            lo_u, hi_u = np.float32(geo[3]), np.float32(geo[4])
+            lo_v, hi_v = np.float32(geo[5]), np.float32(geo[6])
+            subdiv, set_bits, stride, offset, n_sets = (
+                isub[0], isub[1], isub[2], isub[3], isub[4])
+            fsub = np.float32(subdiv)
+            set_mask = (1 << set_bits) - 1
+            one = np.float32(1.0)
+            pu = np.empty(npow, np.float32)
+            pv = np.empty(npow, np.float32)
+            wk = np.empty(k, np.float32)
+            flagged = 0
+            for p in range(start, end):
+                u = (a[p] - o_u) * inv_grid
+                v = (b[p] - o_v) * inv_grid
+                fu = np.floor(u)
+                fv = np.floor(v)
+                ru = u - fu
+                rv = v - fv
+                si = min(max(np.int32(ru * fsub), 0), subdiv - 1)
+                sj = min(max(np.int32(rv * fsub), 0), subdiv - 1)
+                code = sub_code[si * subdiv + sj]
+                row = code >> set_bits
+                test = tw_alpha[row] + tw_beta[row] * ru + tw_gamma[row] * rv
+                s = code & set_mask if test < 0 else tw_set_b[row]
+                cu = np.int64(min(max(fu, lo_u), hi_u))
+                cv = np.int64(min(max(fv, lo_v), hi_v))
+                cell_set = (cu * stride + cv + offset) * n_sets + s
+                if not set_valid[cell_set]:
+                    _brute_force(a[p], b[p], bins, sigma, idx_out, w_out, p)
+                    flagged += 1
+                    continue
+                # Powers E^-depth .. E^depth of both axes.
+                eu, iu = _exp_pair(ru, scale, exp_steps, exp_pos, exp_neg)
+                ev, iv = _exp_pair(rv, scale, exp_steps, exp_pos, exp_neg)
+                pu[depth] = one
+                pv[depth] = one
+                for d in range(1, depth + 1):
+                    pu[depth + d] = pu[depth + d - 1] * eu
+                    pu[depth - d] = pu[depth - d + 1] * iu
+                    pv[depth + d] = pv[depth + d - 1] * ev
+                    pv[depth - d] = pv[depth - d + 1] * iv
+                total = one
+                for j in range(k - 1):
+                    w = ratio[s, j] * pu[ju[s, j]] * pv[jv[s, j]]
+                    wk[j + 1] = w
+                    total += w
+                inv = one / total
+                w_out[0, p] = inv
+                for j in range(1, k):
+                    w_out[j, p] = wk[j] * inv
+                for j in range(k):
+                    idx_out[p, j] = cell_bins[cell_set, j]
+            return flagged
+
+        return kernel
+
+
+def soft_encode_cpu(a: torch.Tensor, b: torch.Tensor,
+                    encoder) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Kernel encoding of points ``a``, ``b`` (P,) float32 CPU tensors.
+
+    Args:
+        encoder: the :class:`~colorssl.color.SoftEncoder` whose tables
+            (``encoder._kernel``, from :func:`build_tables` and the encoder)
+            are used.
+
+    Returns:
+        ``idx`` (P, K) int64, nearest bin first, and ``weight`` (K, P)
+        float32, as the encoder's torch path.
+    """
+    t = encoder._kernel
+    a_np = a.contiguous().numpy()
+    b_np = b.contiguous().numpy()
+    total = a_np.shape[0]
+    k = encoder.num_neighbors
+    idx = np.empty((total, k), dtype=np.int64)
+    weight = np.empty((k, total), dtype=np.float32)
+    kernel = _encode_kernel(k, t['depth'])
+
+    def work(start, end):
+        return kernel(a_np, b_np, start, end, t['geo'], t['isub'],
+                      t['scale'], encoder.sigma, t['sub_code'],
+                      t['tw_alpha'], t['tw_beta'], t['tw_gamma'],
+                      t['tw_set_b'], t['set_valid'], t['cell_bins'],
+                      t['ratio'], t['ju'], t['jv'], t['exp_steps'],
+                      t['exp_pos'], t['exp_neg'], t['bins'], idx, weight)
+
+    cpu_kernels.run_split(work, total)
+    return torch.from_numpy(idx), torch.from_numpy(weight)
