@@ -32,8 +32,9 @@ kernels) get that many threads and sklearn's ``kneighbors`` as many jobs:
    bound by memory; the step benchmark of bench_colorization.py shows what
    the layout buys overall).
 
-``SoftEncoder`` uses the fused numba kernel on CPU when numba is installed;
-``COLORSSL_NUMBA=0`` measures the pure-torch path instead.
+``SoftEncoder`` runs its fused numba kernel on CPU when numba is installed
+(``colorssl/color/soft_encode_cpu.py``); ``COLORSSL_NUMBA=0`` measures the
+pure-torch path instead.
 
 Both comparisons also check that the two sides agree numerically.
 """

@@ -74,9 +74,16 @@ def _check_ab(ab: Tensor) -> Tensor:
     if ab.dtype not in (torch.float32, torch.float64):
         ab = ab.float()
     # A sum is much cheaper than isfinite().all() and is non-finite whenever
-    # some value is (or, for absurdly large values, when it overflows).
-    if not (bool(torch.isfinite(ab.sum()))
-            or bool(torch.isfinite(ab).all())):
+    # some value is (or, for absurdly large values, when it overflows). On
+    # CPU numpy sums: torch's parallel sum would leave its OpenMP workers
+    # spinning on the cores the encoding kernel's threads are about to use.
+    if ab.device.type == 'cpu' and not ab.requires_grad:
+        arr = ab.numpy()
+        finite = bool(np.isfinite(arr.sum())) or bool(np.isfinite(arr).all())
+    else:
+        finite = (bool(torch.isfinite(ab.sum()))
+                  or bool(torch.isfinite(ab).all()))
+    if not finite:
         raise ValueError('ab contains non-finite values (nan or inf)')
     return ab
 
@@ -533,13 +540,17 @@ class SoftEncoder(nn.Module):
         ab = _check_ab(ab)
         n, _, h, w = ab.shape
         k = self.num_neighbors
-        a = ab[:, 0].reshape(-1)
-        b = ab[:, 1].reshape(-1)
-        if not self.on_lattice:
-            idx = self._solve_points(a, b, None, None)
-            weight = self._weights(a, b, idx).t().contiguous()
+        if (self._kernel is not None and ab.dtype == torch.float32
+                and ab.device.type == 'cpu' and cpu_kernels.enabled()):
+            idx, weight = soft_encode_cpu.soft_encode_cpu(ab, self)
         else:
-            idx, weight = self._encode_lattice(a, b)
+            a = ab[:, 0].reshape(-1)
+            b = ab[:, 1].reshape(-1)
+            if self.on_lattice:
+                idx, weight = self._encode_lattice(a, b)
+            else:
+                idx = self._solve_points(a, b, None, None)
+                weight = self._weights(a, b, idx).t().contiguous()
         # (N*H*W, K) and (K, N*H*W) -> (N, K, H, W) as views: no copy.
         return (idx.view(n, h, w, k).permute(0, 3, 1, 2),
                 weight.view(k, n, h, w).transpose(0, 1))
@@ -547,9 +558,6 @@ class SoftEncoder(nn.Module):
     def _encode_lattice(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
         """Table-driven encoding of points (P,): ``idx`` (P, K) and
         ``weight`` (K, P)."""
-        if (self._kernel is not None and a.dtype == torch.float32
-                and a.device.type == 'cpu' and cpu_kernels.enabled()):
-            return soft_encode_cpu.soft_encode_cpu(a, b, self)
         k = self.num_neighbors
         ru, rv, sub, base = self._locate(a, b)
         # Each point's K-set: set A or B of its sub-cell (the same set unless

@@ -143,11 +143,12 @@ if numba is not None:
         npow = 2 * depth + 1
 
         @cpu_kernels.jit_fast
-        def kernel(a, b, start, end, geo, isub, scale, sigma, sub_code,
+        def kernel(ab, start, end, geo, isub, scale, sigma, sub_code,
                    tw_alpha, tw_beta, tw_gamma, tw_set_b, set_valid,
                    cell_bins, ratio, ju, jv, exp_steps, exp_pos, exp_neg,
                    bins, idx_out, w_out):
-            """Encode points [start, end) of ``a``, ``b`` (P,) float32.
+            """Encode points [start, end) (flat over N x HW) of ``ab``
+            (N, 2, HW) float32, any strides.
 
             ``geo`` (float64): origin u, origin v, 1/grid, cell lo/hi u,
             lo/hi v. ``isub`` (int64): sub-cells per axis, set bits, lookup
@@ -169,9 +170,18 @@ if numba is not None:
             pv = np.empty(npow, np.float32)
             wk = np.empty(k, np.float32)
             flagged = 0
+            hw = ab.shape[2]
+            n = start // hw if hw > 0 else 0
+            x = start - n * hw
             for p in range(start, end):
-                u = (a[p] - o_u) * inv_grid
-                v = (b[p] - o_v) * inv_grid
+                av = ab[n, 0, x]
+                bv = ab[n, 1, x]
+                x += 1
+                if x == hw:
+                    x = 0
+                    n += 1
+                u = (av - o_u) * inv_grid
+                v = (bv - o_v) * inv_grid
                 fu = np.floor(u)
                 fv = np.floor(v)
                 ru = u - fu
@@ -186,7 +196,7 @@ if numba is not None:
                 cv = np.int64(min(max(fv, lo_v), hi_v))
                 cell_set = (cu * stride + cv + offset) * n_sets + s
                 if not set_valid[cell_set]:
-                    _brute_force(a[p], b[p], bins, sigma, idx_out, w_out, p)
+                    _brute_force(av, bv, bins, sigma, idx_out, w_out, p)
                     flagged += 1
                     continue
                 # Powers E^-depth .. E^depth of both axes.
@@ -215,35 +225,42 @@ if numba is not None:
         return kernel
 
 
-def soft_encode_cpu(a: torch.Tensor, b: torch.Tensor,
+def soft_encode_cpu(ab: torch.Tensor,
                     encoder) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Kernel encoding of points ``a``, ``b`` (P,) float32 CPU tensors.
+    """Kernel encoding of an ab map.
 
     Args:
+        ab (Tensor): (N, 2, H, W) float32 on CPU, any strides.
         encoder: the :class:`~colorssl.color.SoftEncoder` whose tables
             (``encoder._kernel``, from :func:`build_tables` and the encoder)
             are used.
 
     Returns:
         ``idx`` (P, K) int64, nearest bin first, and ``weight`` (K, P)
-        float32, as the encoder's torch path.
+        float32, P = N * H * W, as the encoder's torch path.
     """
     t = encoder._kernel
-    a_np = a.contiguous().numpy()
-    b_np = b.contiguous().numpy()
-    total = a_np.shape[0]
+    n, _, h, w = ab.shape
+    # A (N, 2, H*W) view where torch can make one (no torch kernel runs:
+    # see _check_ab on OpenMP workers).
+    arr = ab.numpy()
+    try:
+        arr = arr.reshape(n, 2, h * w)
+    except ValueError:  # pragma: no cover - H, W not mergeable in memory
+        arr = np.ascontiguousarray(arr).reshape(n, 2, h * w)
+    total = n * h * w
     k = encoder.num_neighbors
     idx = np.empty((total, k), dtype=np.int64)
     weight = np.empty((k, total), dtype=np.float32)
     kernel = _encode_kernel(k, t['depth'])
 
     def work(start, end):
-        return kernel(a_np, b_np, start, end, t['geo'], t['isub'],
-                      t['scale'], encoder.sigma, t['sub_code'],
-                      t['tw_alpha'], t['tw_beta'], t['tw_gamma'],
-                      t['tw_set_b'], t['set_valid'], t['cell_bins'],
-                      t['ratio'], t['ju'], t['jv'], t['exp_steps'],
-                      t['exp_pos'], t['exp_neg'], t['bins'], idx, weight)
+        return kernel(arr, start, end, t['geo'], t['isub'], t['scale'],
+                      encoder.sigma, t['sub_code'], t['tw_alpha'],
+                      t['tw_beta'], t['tw_gamma'], t['tw_set_b'],
+                      t['set_valid'], t['cell_bins'], t['ratio'], t['ju'],
+                      t['jv'], t['exp_steps'], t['exp_pos'], t['exp_neg'],
+                      t['bins'], idx, weight)
 
     cpu_kernels.run_split(work, total)
     return torch.from_numpy(idx), torch.from_numpy(weight)

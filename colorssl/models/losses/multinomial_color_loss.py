@@ -6,8 +6,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from . import soft_target_nll_cpu
-
 
 def multinomial_color_loss(logits: torch.Tensor,
                            target_idx: torch.Tensor,
@@ -66,15 +64,7 @@ def soft_target_nll(log_prob: torch.Tensor,
 
     Returns:
         Tensor: scalar loss.
-
-    On CPU, with numba (``COLORSSL_NUMBA`` not 0) and float32 inputs, a fused
-    kernel computes the same value and gradient
-    (:mod:`colorssl.models.losses.soft_target_nll_cpu`).
     """
-    if soft_target_nll_cpu.usable(log_prob, target_idx, target_weight,
-                                  pixel_weight):
-        return soft_target_nll_cpu.soft_target_nll_cpu(
-            log_prob, target_idx, target_weight, pixel_weight, sample_mask)
     picked = log_prob.gather(-1, target_idx.permute(0, 2, 3, 1))  # (N, H, W, K)
     per_pixel = -(picked * target_weight.permute(0, 2, 3, 1)).sum(-1)  # (N, H, W)
     if pixel_weight is not None:
