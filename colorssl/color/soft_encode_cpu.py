@@ -14,7 +14,7 @@ computes the weights without calling ``exp`` per slot:
   exponentials per pixel, whatever K is.
 * ``E_u = exp(s r_u)`` is a table value at ``r_u`` rounded down to 1/M
   times a third-order Taylor factor for the rest (``s / M <= 1/64``:
-  truncation error below 1e-9); ``1 / E_u`` likewise, so no division and no
+  relative truncation error below 2e-9); ``1 / E_u`` likewise, so no division and no
   cancellation: every power ``E^d`` is a product of positive factors.
 
 Pixels whose K-set misses a bin (gamut edges, far outside the bins; about
