@@ -14,8 +14,9 @@ computes the weights without calling ``exp`` per slot:
   exponentials per pixel, whatever K is.
 * ``E_u = exp(s r_u)`` is a table value at ``r_u`` rounded down to 1/M
   times a third-order Taylor factor for the rest (``s / M <= 1/64``:
-  relative truncation error below 2e-9); ``1 / E_u`` likewise, so no division and no
-  cancellation: every power ``E^d`` is a product of positive factors.
+  relative truncation error below 2e-9); ``1 / E_u`` likewise, so no
+  division and no cancellation: every power ``E^d`` is a product of
+  positive factors.
 
 Pixels whose K-set misses a bin (gamut edges, far outside the bins; about
 0.1 % of real pixels) are solved by brute force against all bins in the
