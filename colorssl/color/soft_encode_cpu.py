@@ -56,7 +56,8 @@ def build_tables(set_const: np.ndarray, set_u: np.ndarray,
     Returns:
         dict with ``ratio`` (n_sets, K-1) float32 = exp(const), ``ju``/``jv``
         (n_sets, K-1) int32 = du/dv + D (indices into the powers
-        E^-D..E^D), ``depth`` D, ``exp_steps`` M and the (M,) tables
+        E^-D..E^D), ``du``/``dv`` the same offsets as float32, ``depth`` D,
+        ``exp_steps`` M and the (M,) tables
         ``exp_pos`` = exp(s i / M) and ``exp_neg`` = exp(-s i / M).
     """
     du = np.rint(set_u / scale)
@@ -78,6 +79,7 @@ def build_tables(set_const: np.ndarray, set_u: np.ndarray,
     return dict(
         ratio=set_major(np.exp(set_const.astype(np.float64)), np.float32),
         ju=set_major(du + depth, np.int32), jv=set_major(dv + depth, np.int32),
+        du=set_major(du, np.float32), dv=set_major(dv, np.float32),
         depth=depth, exp_steps=steps,
         exp_pos=np.exp(grid).astype(np.float32),
         exp_neg=np.exp(-grid).astype(np.float32))
@@ -88,7 +90,8 @@ if numba is not None:
     @cpu_kernels.jit_fast
     def _exp_pair(r, scale, steps, exp_pos, exp_neg):
         """(exp(scale r), exp(-scale r)) for r in [0, 1], float32."""
-        i = min(max(np.int32(r * np.float32(steps)), 0), steps - 1)
+        i = np.uint32(min(max(np.int32(r * np.float32(steps)), 0),
+                          steps - 1))
         y = np.float32(scale) * (r - np.float32(i) / np.float32(steps))
         one = np.float32(1.0)
         half = np.float32(0.5)
@@ -146,8 +149,8 @@ if numba is not None:
         @cpu_kernels.jit_fast
         def kernel(ab, start, end, geo, isub, scale, sigma, sub_code,
                    tw_alpha, tw_beta, tw_gamma, tw_set_b, set_valid,
-                   cell_bins, ratio, ju, jv, exp_steps, exp_pos, exp_neg,
-                   bins, idx_out, w_out):
+                   cell_bins, ratio, ju, jv, du_tab, dv_tab, exp_steps,
+                   exp_pos, exp_neg, bins, idx_out, w_out):
             """Encode points [start, end) (flat over N x HW) of ``ab``
             (N, 2, HW) float32, any strides.
 
@@ -167,6 +170,7 @@ if numba is not None:
             fsub = np.float32(subdiv)
             set_mask = (1 << set_bits) - 1
             one = np.float32(1.0)
+            zero = np.float32(0.0)
             pu = np.empty(npow, np.float32)
             pv = np.empty(npow, np.float32)
             wk = np.empty(k, np.float32)
@@ -174,7 +178,8 @@ if numba is not None:
             hw = ab.shape[2]
             n = start // hw if hw > 0 else 0
             x = start - n * hw
-            for p in range(start, end):
+            # Unsigned indices spare numba's negative-index wrap-around.
+            for p in range(np.uint64(start), np.uint64(end)):
                 av = ab[n, 0, x]
                 bv = ab[n, 1, x]
                 x += 1
@@ -189,32 +194,45 @@ if numba is not None:
                 rv = v - fv
                 si = min(max(np.int32(ru * fsub), 0), subdiv - 1)
                 sj = min(max(np.int32(rv * fsub), 0), subdiv - 1)
-                code = sub_code[si * subdiv + sj]
-                row = code >> set_bits
+                code = sub_code[np.uint32(si * subdiv + sj)]
+                row = np.uint32(code >> set_bits)
                 test = tw_alpha[row] + tw_beta[row] * ru + tw_gamma[row] * rv
-                s = code & set_mask if test < 0 else tw_set_b[row]
+                s = np.uint32(code & set_mask if test < 0 else tw_set_b[row])
                 cu = np.int64(min(max(fu, lo_u), hi_u))
                 cv = np.int64(min(max(fv, lo_v), hi_v))
-                cell_set = (cu * stride + cv + offset) * n_sets + s
+                cell_set = np.uint64((cu * stride + cv + offset) * n_sets + s)
                 if not set_valid[cell_set]:
                     _brute_force(av, bv, bins, sigma, idx_out, w_out, p)
                     flagged += 1
                     continue
-                # Powers E^-depth .. E^depth of both axes.
                 eu, iu = _exp_pair(ru, scale, exp_steps, exp_pos, exp_neg)
                 ev, iv = _exp_pair(rv, scale, exp_steps, exp_pos, exp_neg)
-                pu[depth] = one
-                pv[depth] = one
-                for d in range(1, depth + 1):
-                    pu[depth + d] = pu[depth + d - 1] * eu
-                    pu[depth - d] = pu[depth - d + 1] * iu
-                    pv[depth + d] = pv[depth + d - 1] * ev
-                    pv[depth - d] = pv[depth - d + 1] * iv
                 total = one
-                for j in range(k - 1):
-                    w = ratio[s, j] * pu[ju[s, j]] * pv[jv[s, j]]
-                    wk[j + 1] = w
-                    total += w
+                if depth == 1:  # compile-time: du, dv in {-1, 0, 1}
+                    # E^d = max(d, 0) E + max(-d, 0) / E + (1 - d^2),
+                    # exact, and no look-up that depends on another.
+                    for j in range(k - 1):
+                        du = du_tab[s, j]
+                        dv = dv_tab[s, j]
+                        w = ratio[s, j] * (
+                            max(du, zero) * eu + max(-du, zero) * iu +
+                            (one - du * du)) * (
+                            max(dv, zero) * ev + max(-dv, zero) * iv +
+                            (one - dv * dv))
+                        wk[j + 1] = w
+                        total += w
+                else:  # powers E^-depth .. E^depth of both axes
+                    pu[depth] = one
+                    pv[depth] = one
+                    for d in range(1, depth + 1):
+                        pu[depth + d] = pu[depth + d - 1] * eu
+                        pu[depth - d] = pu[depth - d + 1] * iu
+                        pv[depth + d] = pv[depth + d - 1] * ev
+                        pv[depth - d] = pv[depth - d + 1] * iv
+                    for j in range(k - 1):
+                        w = ratio[s, j] * pu[ju[s, j]] * pv[jv[s, j]]
+                        wk[j + 1] = w
+                        total += w
                 inv = one / total
                 w_out[0, p] = inv
                 for j in range(1, k):
@@ -260,8 +278,8 @@ def soft_encode_cpu(ab: torch.Tensor,
                       encoder.sigma, t['sub_code'], t['tw_alpha'],
                       t['tw_beta'], t['tw_gamma'], t['tw_set_b'],
                       t['set_valid'], t['cell_bins'], t['ratio'], t['ju'],
-                      t['jv'], t['exp_steps'], t['exp_pos'], t['exp_neg'],
-                      t['bins'], idx, weight)
+                      t['jv'], t['du'], t['dv'], t['exp_steps'],
+                      t['exp_pos'], t['exp_neg'], t['bins'], idx, weight)
 
     cpu_kernels.run_split(work, total)
     return torch.from_numpy(idx), torch.from_numpy(weight)

@@ -39,10 +39,14 @@ def test_when_the_kernel_serves(k, sigma, used):
         assert t['depth'] >= 1 and t['exp_steps'] >= 256
 
 
-@pytest.mark.parametrize('k,sigma', [(5, 5.0), (10, 5.0), (2, 2.0),
-                                     (5, 20.0)])
-def test_kernel_matches_torch_path(k, sigma, monkeypatch):
+@pytest.mark.parametrize('k,sigma,depth', [(5, 5.0, 1), (10, 5.0, 2),
+                                           (2, 2.0, 1), (5, 20.0, 1),
+                                           (20, 10.0, 3)])
+def test_kernel_matches_torch_path(k, sigma, depth, monkeypatch):
+    # depth: largest lattice offset within a K-set (1: the closed-form
+    # powers of E; 2, 3: the general powers).
     enc = SoftEncoder(BINS, num_neighbors=k, sigma=sigma)
+    assert enc._kernel['depth'] == depth
     ab = sample_ab(k)
     idx, weight = encode(enc, ab, '1', monkeypatch)
     ref_idx, ref_weight = encode(enc, ab, '0', monkeypatch)
