@@ -395,7 +395,6 @@ class SoftEncoder(nn.Module):
             torch.int32)
         # Candidates of unresolved sub-cells; one all-padding row keeps the
         # tables non-empty (row -1 is clamped to 0 and then ignored).
-        self._build_kernel_tables(n_sets + 1, scale, rel, const, cell_bins)
         cand = t['cand'][..., 0] * stride + t['cand'][..., 1]
         cand_pad = ~t['cand_valid']
         if len(cand) == 0:
@@ -404,6 +403,7 @@ class SoftEncoder(nn.Module):
         buf('cand_row', t['cand_row'], torch.int32)
         buf('cand', cand, torch.int32)
         buf('cand_pad', cand_pad, torch.bool)
+        self._build_kernel_tables(n_sets + 1, scale, rel, const, cell_bins)
 
     def _build_kernel_tables(self, num_sets: int, scale: float,
                              rel: np.ndarray, const: np.ndarray,
@@ -435,7 +435,9 @@ class SoftEncoder(nn.Module):
             tw_gamma=self.tw_gamma.numpy(), tw_set_b=self.tw_set_b.numpy(),
             set_valid=self.set_valid.numpy(),
             cell_bins=cell_bins.reshape(-1, k).astype(bins_dtype),
-            bins=self.bins.numpy())
+            bins=self.bins.numpy(), all_bins=np.arange(q, dtype=np.int64),
+            lut=self.lut.numpy(), cand_row=self.cand_row.numpy(),
+            cand=self.cand.numpy(), cand_pad=self.cand_pad.numpy())
         self._kernel = tables
 
     def extra_repr(self) -> str:
