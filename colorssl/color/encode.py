@@ -27,6 +27,9 @@ Speed comes from the grid the bins lie on, and the result stays exact:
   separately.
 
 Bins that do not lie on a ``grid`` lattice are always solved by brute force.
+
+On CPU, for float32 input, a fused numba kernel walks the same tables in one
+pass per pixel (``soft_encode_cpu.py``; ``COLORSSL_NUMBA=0`` turns it off).
 """
 import functools
 import math
