@@ -406,21 +406,18 @@ class SoftEncoder(nn.Module):
         buf('cand_row', t['cand_row'], torch.int32)
         buf('cand', cand, torch.int32)
         buf('cand_pad', cand_pad, torch.bool)
-        self._build_kernel_tables(n_sets + 1, scale, rel, const, cell_bins)
+        self._build_kernel_tables(scale)
 
-    def _build_kernel_tables(self, num_sets: int, scale: float,
-                             rel: np.ndarray, const: np.ndarray,
-                             cell_bins: np.ndarray) -> None:
-        """numpy tables of the fused CPU kernel (``soft_encode_cpu.py``);
-        ``self._kernel`` stays None where the kernel cannot serve them."""
+    def _build_kernel_tables(self, scale: float) -> None:
+        """numpy tables of the fused CPU kernel (``soft_encode_cpu.py``),
+        from the buffers just built; ``self._kernel`` stays None where the
+        kernel cannot serve them."""
         k = self.num_neighbors
         if k < 2:
             return
-        zeros = np.zeros((1, k - 1))
         tables = soft_encode_cpu.build_tables(
-            np.concatenate([const[:, 1:], zeros]).T,
-            np.concatenate([scale * rel[:, 1:, 0], zeros]).T,
-            np.concatenate([scale * rel[:, 1:, 1], zeros]).T, scale)
+            self.set_const.numpy(), self.set_u.numpy(), self.set_v.numpy(),
+            scale)
         if tables is None:
             return
         q = self.bins.shape[0]
@@ -430,14 +427,15 @@ class SoftEncoder(nn.Module):
                           self._cell_hi[0], self._cell_lo[1],
                           self._cell_hi[1]], dtype=np.float64),
             isub=np.array([_SUBDIVISIONS, self._set_bits, self._stride,
-                           self._pad * self._stride + self._pad, num_sets],
+                           self._pad * self._stride + self._pad,
+                           self._num_sets],
                           dtype=np.int64),
             scale=float(scale),
             sub_code=self.sub_code.numpy(),
             tw_alpha=self.tw_alpha.numpy(), tw_beta=self.tw_beta.numpy(),
             tw_gamma=self.tw_gamma.numpy(), tw_set_b=self.tw_set_b.numpy(),
             set_valid=self.set_valid.numpy(),
-            cell_bins=cell_bins.reshape(-1, k).astype(bins_dtype),
+            cell_bins=self.cell_bins.numpy().astype(bins_dtype),
             bins=self.bins.numpy(), all_bins=np.arange(q, dtype=np.int64),
             lut=self.lut.numpy(), cand_row=self.cand_row.numpy(),
             cand=self.cand.numpy(), cand_pad=self.cand_pad.numpy())
