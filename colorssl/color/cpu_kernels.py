@@ -18,6 +18,7 @@ their pure-torch paths, which compute the same values. Compiled kernels are
 cached on disk by numba (``cache=True``), so only the first run on a machine
 pays the compilation (about a second).
 """
+import contextlib
 import itertools
 import os
 import threading
@@ -105,11 +106,71 @@ def _cube_root_guess() -> np.ndarray:
 _CBRT_POLY = _cube_root_guess()
 
 if numba is not None:
+    from numba.core import cgutils, types
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.extending import intrinsic
+
     # fastmath lets the compiler vectorise the loops (only + - * / and
     # compares there); error_model='numpy' removes the zero-division checks
     # that would otherwise keep every loop scalar.
     jit_fast = numba.njit(cache=True, nogil=True, error_model='numpy',
                           fastmath=True)
+
+    @contextlib.contextmanager
+    def slp_vectorizer():
+        """Compile the kernels first called in this block with LLVM's SLP
+        vectorizer, which numba leaves off by default
+        (``numba.core.config.SLP_VECTORIZE``).
+
+        The SLP vectorizer packs the same operation on neighbouring values
+        (the K slots of one pixel) into one SIMD instruction, where the loop
+        vectorizer, which works across loop iterations, would need gathers.
+        numba reads the switch when it optimises a compiled module, under its
+        global compiler lock, which this block holds so that no other
+        thread compiles meanwhile. Kernels already compiled (or loaded from
+        numba's cache) are not affected.
+        """
+        from numba.core import config
+        with global_compiler_lock:
+            saved = config.SLP_VECTORIZE
+            config.SLP_VECTORIZE = 1
+            try:
+                yield
+            finally:
+                config.SLP_VECTORIZE = saved
+
+    @intrinsic
+    def stack_array(typingctx, size, dtype):
+        """``stack_array(size, dtype)``, inside a kernel: a 1-d scratch array
+        of ``size`` (a compile-time constant) uninitialised items on the
+        kernel's stack.
+
+        Unlike an ``np.empty`` array, the compiler knows that it shares no
+        memory with the kernel's arguments, so it can keep the items in
+        registers and pack the loads, arithmetic and stores around them into
+        SIMD instructions (see :func:`slp_vectorizer`). Valid until the
+        kernel returns; do not return it.
+        """
+        if not isinstance(size, types.IntegerLiteral):
+            return None
+        count = size.literal_value
+        elem = dtype.dtype
+        arr_type = types.Array(elem, 1, 'C')
+
+        def codegen(context, builder, signature, args):
+            from numba.np.arrayobj import populate_array
+            item = context.get_value_type(elem)
+            itemsize = context.get_abi_sizeof(item)
+            intp = context.get_value_type(types.intp)
+            arr = context.make_array(arr_type)(context, builder)
+            populate_array(
+                arr,
+                data=cgutils.alloca_once(builder, item, size=count),
+                shape=[intp(count)], strides=[intp(itemsize)],
+                itemsize=intp(itemsize), meminfo=None)
+            return arr._getvalue()
+
+        return arr_type(size, dtype), codegen
 
     @jit_fast
     def _lab_f_block(t, f, poly, n):

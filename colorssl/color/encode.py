@@ -536,9 +536,10 @@ class SoftEncoder(nn.Module):
             nearest bins of every pixel and their Gaussian weights, which sum
             to 1 over K. ``idx[:, 0]`` is the nearest bin; the order of the
             other K - 1 is unspecified. Both are permuted views of dense
-            tensors (``(N, H, W, K)`` and ``(K, N, H, W)``), the layouts
-            in which they are computed fastest; call ``.contiguous()`` if
-            the layout matters.
+            tensors, in the layouts in which they are computed fastest:
+            ``(N, H, W, K)`` for both from the CPU kernel, ``(N, H, W, K)``
+            and ``(K, N, H, W)`` from the torch path; call
+            ``.contiguous()`` if the layout matters.
         """
         ab = _check_ab(ab)
         n, _, h, w = ab.shape
@@ -546,14 +547,16 @@ class SoftEncoder(nn.Module):
         if (self._kernel is not None and ab.dtype == torch.float32
                 and ab.device.type == 'cpu' and cpu_kernels.enabled()):
             idx, weight = soft_encode_cpu.soft_encode_cpu(ab, self)
+            # (N*H*W, K) each -> (N, K, H, W) views: no copy.
+            return (idx.view(n, h, w, k).permute(0, 3, 1, 2),
+                    weight.view(n, h, w, k).permute(0, 3, 1, 2))
+        a = ab[:, 0].reshape(-1)
+        b = ab[:, 1].reshape(-1)
+        if self.on_lattice:
+            idx, weight = self._encode_lattice(a, b)
         else:
-            a = ab[:, 0].reshape(-1)
-            b = ab[:, 1].reshape(-1)
-            if self.on_lattice:
-                idx, weight = self._encode_lattice(a, b)
-            else:
-                idx = self._solve_points(a, b, None, None)
-                weight = self._weights(a, b, idx).t().contiguous()
+            idx = self._solve_points(a, b, None, None)
+            weight = self._weights(a, b, idx).t().contiguous()
         # (N*H*W, K) and (K, N*H*W) -> (N, K, H, W) as views: no copy.
         return (idx.view(n, h, w, k).permute(0, 3, 1, 2),
                 weight.view(k, n, h, w).transpose(0, 1))

@@ -44,6 +44,8 @@ _MAX_OFFSET = 3
 _MAX_EXPONENT = 40.0
 # Taylor step of the exponential table: s / M <= 1 / 64.
 _TAYLOR_STEP = 1.0 / 64.0
+# Points per block of the kernel's passes.
+_BLOCK = 256
 
 
 def build_tables(set_const: np.ndarray, set_u: np.ndarray,
@@ -56,11 +58,13 @@ def build_tables(set_const: np.ndarray, set_u: np.ndarray,
         scale: s = grid^2 / sigma^2.
 
     Returns:
-        dict with ``ratio`` (n_sets, K-1) float32 = exp(const), ``du``/``dv``
-        (n_sets, K-1) float32 the slots' lattice offsets, ``bits``
-        (n_sets, K-1, 6) float32 0/1 flags (du > 0, |du| & 1, |du| & 2,
-        then the same for dv), ``depth`` D = max |du|, |dv|,
-        ``exp_steps`` M and the (M,) tables
+        dict with ``lanes`` L, the slots padded to a power of two (>= K) so
+        that the kernel computes all slots of a pixel as one SIMD vector;
+        per set and lane (n_sets, L) float32: ``ratio`` = exp(const)
+        (slot 0: 1, padding: 0), ``du``/``dv`` the slots' lattice offsets
+        from slot 0; ``bits`` (n_sets, 6, L) float32 0/1 flags (du > 0,
+        |du| & 1, |du| & 2, then the same for dv); ``depth``
+        D = max |du|, |dv|; ``exp_steps`` M and the (M,) tables
         ``exp_pos`` = exp(s i / M) and ``exp_neg`` = exp(-s i / M).
     """
     du = np.rint(set_u / scale)
@@ -76,25 +80,33 @@ def build_tables(set_const: np.ndarray, set_u: np.ndarray,
     if steps > 1 << 16:
         return None
     grid = np.arange(steps, dtype=np.float64) * (scale / steps)
+    k = set_const.shape[0] + 1
+    lanes = 1 << (k - 1).bit_length()
 
-    def set_major(x, dtype):
-        return np.ascontiguousarray(np.moveaxis(x, 0, 1)).astype(dtype)
+    def lanes_of(x, slot0, pad):  # (K-1, n_sets) -> (n_sets, L) float32
+        out = np.full((x.shape[1], lanes), pad, dtype=np.float32)
+        out[:, 0] = slot0
+        out[:, 1:k] = x.T
+        return out
 
     def bit_flags(d):  # (K-1, n_sets) -> (d > 0, |d| & 1, |d| & 2)
         m = np.abs(d).astype(np.int64)
         return [d > 0, (m & 1) > 0, (m & 2) > 0]
 
     return dict(
-        ratio=set_major(np.exp(set_const.astype(np.float64)), np.float32),
-        du=set_major(du, np.float32), dv=set_major(dv, np.float32),
-        bits=set_major(np.stack(bit_flags(du) + bit_flags(dv), -1),
-                       np.float32),
+        lanes=lanes,
+        ratio=lanes_of(np.exp(set_const.astype(np.float64)), 1.0, 0.0),
+        du=lanes_of(du, 0.0, 0.0), dv=lanes_of(dv, 0.0, 0.0),
+        bits=np.ascontiguousarray(np.stack(
+            [lanes_of(f, 0.0, 0.0) for f in bit_flags(du) + bit_flags(dv)],
+            axis=1)),
         depth=depth, exp_steps=steps,
         exp_pos=np.exp(grid).astype(np.float32),
         exp_neg=np.exp(-grid).astype(np.float32))
 
 
 if numba is not None:
+    stack_array = cpu_kernels.stack_array
 
     @cpu_kernels.jit_fast
     def _exp_pair(r, scale, steps, exp_pos, exp_neg):
@@ -114,7 +126,7 @@ if numba is not None:
                         idx_out, w_out, p):
         """The K nearest of the bins ``cands[:num]`` to point (a, b) (ties:
         earlier candidate first) and their weights, written to
-        ``idx_out[p]`` and ``w_out[:, p]``. ``best_d``, ``best_i``: (K,)
+        ``idx_out[p]`` and ``w_out[p]``. ``best_d``, ``best_i``: (K,)
         scratch."""
         k = idx_out.shape[1]
         best_d[:] = np.inf
@@ -149,7 +161,7 @@ if numba is not None:
             total += w
         for j in range(k):
             idx_out[p, j] = best_i[j]
-            w_out[j, p] = best_d[j] / total
+            w_out[p, j] = best_d[j] / total
 
     @cpu_kernels.jit_fast
     def _solve_flagged(a, b, sub, cell, bins, all_bins, lut, cand_row,
@@ -180,9 +192,10 @@ if numba is not None:
                             best_d, best_i, idx_out, w_out, p)
 
     @functools.lru_cache(maxsize=None)
-    def _encode_kernel(k: int, depth: int):
-        """The kernel for K = k, |du|, |dv| <= depth: compile-time
-        constants, so that the per-slot loops unroll."""
+    def _encode_kernel(k: int, depth: int, lanes: int):
+        """The kernel for K = k, |du|, |dv| <= depth, ``lanes`` slots per
+        set: compile-time constants, so that the lane loops become SIMD
+        vectors."""
         @cpu_kernels.jit_fast
         def kernel(ab, start, end, geo, isub, scale, sigma, sub_code,
                    tw_alpha, tw_beta, tw_gamma, tw_set_b, set_valid,
@@ -195,8 +208,8 @@ if numba is not None:
             ``geo`` (float64): origin u, origin v, 1/grid, cell lo/hi u,
             lo/hi v. ``isub`` (int64): sub-cells per axis, set bits, lookup
             stride, offset of cell (0, 0), number of sets. Writes
-            ``idx_out`` (P, K) int64 and ``w_out`` (K, P) float32; returns
-            how many points took the brute-force path.
+            ``idx_out`` (P, K) int64 and ``w_out`` (P, K) float32; returns
+            how many points the tables left open.
             """
             o_u = np.float32(geo[0])
             o_v = np.float32(geo[1])
@@ -209,81 +222,130 @@ if numba is not None:
             set_mask = (1 << set_bits) - 1
             one = np.float32(1.0)
             zero = np.float32(0.0)
-            wk = np.empty(k, np.float32)
-            scratch = np.empty(cand.shape[1], np.int64)
-            best_d = np.empty(k, np.float64)
-            best_i = np.zeros(k, np.int64)
+            # Scratch on the stack (kept in registers where it can be):
+            # the block's per-point values between the passes below, and
+            # one point's slots.
+            blk_ru = stack_array(_BLOCK, np.float32)
+            blk_rv = stack_array(_BLOCK, np.float32)
+            blk_sub = stack_array(_BLOCK, np.int32)
+            blk_cell = stack_array(_BLOCK, np.int64)
+            blk_set = stack_array(_BLOCK, np.int64)
+            wk = stack_array(lanes, np.float32)
+            kb = stack_array(k, np.int64)
+            # Points whose set misses a bin: solved after the main loop, so
+            # that the loop itself stays small and branch-free.
+            pending = np.empty(max(end - start, 0), np.int64)
             flagged = 0
             hw = ab.shape[2]
-            n = start // hw if hw > 0 else 0
-            x = start - n * hw
-            # Unsigned indices spare numba's negative-index wrap-around.
-            for p in range(np.uint64(start), np.uint64(end)):
-                av = ab[n, 0, x]
-                bv = ab[n, 1, x]
-                x += 1
-                if x == hw:
-                    x = 0
-                    n += 1
-                u = (av - o_u) * inv_grid
-                v = (bv - o_v) * inv_grid
-                fu = np.floor(u)
-                fv = np.floor(v)
-                ru = u - fu
-                rv = v - fv
-                si = min(max(np.int32(ru * fsub), 0), subdiv - 1)
-                sj = min(max(np.int32(rv * fsub), 0), subdiv - 1)
-                code = sub_code[np.uint32(si * subdiv + sj)]
-                row = np.uint32(code >> set_bits)
-                test = tw_alpha[row] + tw_beta[row] * ru + tw_gamma[row] * rv
-                s = np.uint32(code & set_mask if test < 0 else tw_set_b[row])
-                cu = np.int64(min(max(fu, lo_u), hi_u))
-                cv = np.int64(min(max(fv, lo_v), hi_v))
-                cell = cu * stride + cv + offset
-                cell_set = np.uint64(cell * n_sets + s)
-                if not set_valid[cell_set]:
-                    _solve_flagged(av, bv, si * subdiv + sj, cell, bins,
-                                   all_bins, lut, cand_row, cand, cand_pad,
-                                   sigma, scratch, best_d, best_i, idx_out,
-                                   w_out, p)
-                    flagged += 1
-                    continue
-                eu, iu = _exp_pair(ru, scale, exp_steps, exp_pos, exp_neg)
-                ev, iv = _exp_pair(rv, scale, exp_steps, exp_pos, exp_neg)
-                total = one
-                if depth == 1:  # compile-time: du, dv in {-1, 0, 1}
-                    # E^d = max(d, 0) E + max(-d, 0) / E + (1 - d^2),
-                    # exact, and no look-up that depends on another.
-                    for j in range(k - 1):
-                        du = du_tab[s, j]
-                        dv = dv_tab[s, j]
-                        w = ratio[s, j] * (
-                            max(du, zero) * eu + max(-du, zero) * iu +
-                            (one - du * du)) * (
-                            max(dv, zero) * ev + max(-dv, zero) * iv +
-                            (one - dv * dv))
-                        wk[j + 1] = w
-                        total += w
-                else:  # |du|, |dv| <= 3: E^|d| = E^(|d| & 1) E^(|d| & 2)
-                    for j in range(k - 1):
-                        f = bits[s, j]
-                        # base = E or 1/E by the sign of d; f[...] are 0 or 1,
-                        # so every select below is exact.
-                        bu = f[0] * eu + (one - f[0]) * iu
-                        bv = f[3] * ev + (one - f[3]) * iv
-                        w = ratio[s, j] * (
-                            (f[1] * bu + (one - f[1])) *
-                            (f[2] * bu * bu + (one - f[2])) *
-                            (f[4] * bv + (one - f[4])) *
-                            (f[5] * bv * bv + (one - f[5])))
-                        wk[j + 1] = w
-                        total += w
-                inv = one / total
-                w_out[0, p] = inv
-                for j in range(1, k):
-                    w_out[j, p] = wk[j] * inv
-                for j in range(k):
-                    idx_out[p, j] = cell_bins[cell_set, j]
+            # Blocks of points within one image: three short passes, each
+            # with a short chain of dependent steps per point, so that the
+            # processor overlaps many points (one long pass per point kept
+            # about one point in flight).
+            p0 = start
+            while p0 < end:
+                n = p0 // hw
+                x0 = p0 - n * hw
+                m = min(_BLOCK, end - p0, hw - x0)
+                a_row = ab[n, 0]
+                b_row = ab[n, 1]
+                # 1. lattice position (SIMD across points).
+                for i in range(m):
+                    u = (a_row[x0 + i] - o_u) * inv_grid
+                    v = (b_row[x0 + i] - o_v) * inv_grid
+                    fu = np.floor(u)
+                    fv = np.floor(v)
+                    ru = u - fu
+                    rv = v - fv
+                    blk_ru[i] = ru
+                    blk_rv[i] = rv
+                    blk_sub[i] = (
+                        min(max(np.int32(ru * fsub), 0), subdiv - 1) * subdiv +
+                        min(max(np.int32(rv * fsub), 0), subdiv - 1))
+                    blk_cell[i] = (np.int64(min(max(fu, lo_u), hi_u)) * stride +
+                                   np.int64(min(max(fv, lo_v), hi_v)) + offset)
+                # 2. the point's K-set: table look-ups.
+                for i in range(m):
+                    code = sub_code[np.uint32(blk_sub[i])]
+                    row = np.uint32(code >> set_bits)
+                    test = (tw_alpha[row] + tw_beta[row] * blk_ru[i] +
+                            tw_gamma[row] * blk_rv[i])
+                    s = code & set_mask if test < 0 else tw_set_b[row]
+                    cell_set = blk_cell[i] * n_sets + s
+                    blk_sub[i] = s
+                    blk_set[i] = cell_set
+                    pending[flagged] = p0 + i
+                    flagged += 1 - np.int64(set_valid[np.uint64(cell_set)])
+                # 3. weights of all slots at once (lane 0: slot 0, weight
+                # 1; padding: 0) and the bins.
+                for i in range(m):
+                    cell_set = np.uint64(blk_set[i])
+                    s = np.uint32(blk_sub[i])
+                    ru = blk_ru[i]
+                    rv = blk_rv[i]
+                    eu, iu = _exp_pair(ru, scale, exp_steps, exp_pos, exp_neg)
+                    ev, iv = _exp_pair(rv, scale, exp_steps, exp_pos, exp_neg)
+                    if depth == 1:  # compile-time: du, dv in {-1, 0, 1}
+                        # E^d = max(d, 0) E + max(-d, 0) / E + (1 - d^2),
+                        # exact, and no look-up that depends on another.
+                        for j in range(lanes):
+                            du = du_tab[s, j]
+                            dv = dv_tab[s, j]
+                            wk[j] = ratio[s, j] * (
+                                max(du, zero) * eu + max(-du, zero) * iu +
+                                (one - du * du)) * (
+                                max(dv, zero) * ev + max(-dv, zero) * iv +
+                                (one - dv * dv))
+                    else:  # |du|, |dv| <= 3: E^|d| = E^(|d| & 1) E^(|d| & 2)
+                        for j in range(lanes):
+                            # base = E or 1/E by the sign of d; the flags
+                            # are 0 or 1, so every select below is exact.
+                            f0 = bits[s, 0, j]
+                            f3 = bits[s, 3, j]
+                            bu = f0 * eu + (one - f0) * iu
+                            bv = f3 * ev + (one - f3) * iv
+                            f1 = bits[s, 1, j]
+                            f2 = bits[s, 2, j]
+                            f4 = bits[s, 4, j]
+                            f5 = bits[s, 5, j]
+                            wk[j] = ratio[s, j] * (
+                                (f1 * bu + (one - f1)) *
+                                (f2 * bu * bu + (one - f2)) *
+                                (f4 * bv + (one - f4)) *
+                                (f5 * bv * bv + (one - f5)))
+                    total = zero
+                    for j in range(lanes):
+                        total += wk[j]
+                    inv = one / total
+                    q = np.uint64(p0 + i)
+                    for j in range(k):
+                        w_out[q, j] = wk[j] * inv
+                    for j in range(k):
+                        kb[j] = cell_bins[cell_set, j]
+                    for j in range(k):
+                        idx_out[q, j] = kb[j]
+                p0 += m
+            if flagged > 0:
+                scratch = np.empty(cand.shape[1], np.int64)
+                best_d = np.empty(k, np.float64)
+                best_i = np.zeros(k, np.int64)
+                for i in range(flagged):
+                    q = pending[i]
+                    n = q // hw
+                    x = q - n * hw
+                    av = ab[n, 0, x]
+                    bv = ab[n, 1, x]
+                    u = (av - o_u) * inv_grid
+                    v = (bv - o_v) * inv_grid
+                    fu = np.floor(u)
+                    fv = np.floor(v)
+                    si = min(max(np.int32((u - fu) * fsub), 0), subdiv - 1)
+                    sj = min(max(np.int32((v - fv) * fsub), 0), subdiv - 1)
+                    cu = np.int64(min(max(fu, lo_u), hi_u))
+                    cv = np.int64(min(max(fv, lo_v), hi_v))
+                    _solve_flagged(av, bv, si * subdiv + sj,
+                                   cu * stride + cv + offset, bins, all_bins,
+                                   lut, cand_row, cand, cand_pad, sigma,
+                                   scratch, best_d, best_i, idx_out, w_out, q)
             return flagged
 
         return kernel
@@ -300,8 +362,8 @@ def soft_encode_cpu(ab: torch.Tensor,
             are used.
 
     Returns:
-        ``idx`` (P, K) int64, nearest bin first, and ``weight`` (K, P)
-        float32, P = N * H * W, as the encoder's torch path.
+        ``idx`` (P, K) int64, nearest bin first, and ``weight`` (P, K)
+        float32, P = N * H * W (the torch path's weights are (K, P)).
     """
     t = encoder._kernel
     n, _, h, w = ab.shape
@@ -315,8 +377,8 @@ def soft_encode_cpu(ab: torch.Tensor,
     total = n * h * w
     k = encoder.num_neighbors
     idx = np.empty((total, k), dtype=np.int64)
-    weight = np.empty((k, total), dtype=np.float32)
-    kernel = _encode_kernel(k, t['depth'])
+    weight = np.empty((total, k), dtype=np.float32)
+    kernel = _encode_kernel(k, t['depth'], t['lanes'])
 
     def work(start, end):
         return kernel(arr, start, end, t['geo'], t['isub'], t['scale'],
@@ -327,5 +389,7 @@ def soft_encode_cpu(ab: torch.Tensor,
                       t['exp_neg'], t['bins'], t['all_bins'], t['lut'],
                       t['cand_row'], t['cand'], t['cand_pad'], idx, weight)
 
+    with cpu_kernels.slp_vectorizer():
+        work(0, 0)  # compiles for these argument types, if new
     cpu_kernels.run_split(work, total)
     return torch.from_numpy(idx), torch.from_numpy(weight)

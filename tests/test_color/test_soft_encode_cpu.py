@@ -35,7 +35,12 @@ def test_when_the_kernel_serves(k, sigma, used):
     assert (enc._kernel is not None) == used
     if used:
         t = enc._kernel
-        assert t['ratio'].shape == (enc._num_sets, k - 1)
+        lanes = t['lanes']
+        assert lanes >= k and lanes & (lanes - 1) == 0  # a power of two
+        assert t['ratio'].shape == (enc._num_sets, lanes)
+        # Lane 0 is slot 0 (weight ratio 1, offset 0), padding has ratio 0.
+        assert (t['ratio'][:, 0] == 1).all() and (t['ratio'][:, k:] == 0).all()
+        assert (t['du'][:, 0] == 0).all() and (t['dv'][:, 0] == 0).all()
         assert t['depth'] >= 1 and t['exp_steps'] >= 256
 
 
