@@ -230,6 +230,10 @@ if numba is not None:
             blk_sub = stack_array(_BLOCK, np.int32)
             blk_cell = stack_array(_BLOCK, np.int64)
             blk_set = stack_array(_BLOCK, np.int64)
+            blk_eu = stack_array(_BLOCK, np.float32)
+            blk_iu = stack_array(_BLOCK, np.float32)
+            blk_ev = stack_array(_BLOCK, np.float32)
+            blk_iv = stack_array(_BLOCK, np.float32)
             wk = stack_array(lanes, np.float32)
             kb = stack_array(k, np.int64)
             # Points whose set misses a bin: solved after the main loop, so
@@ -275,15 +279,26 @@ if numba is not None:
                     blk_set[i] = cell_set
                     pending[flagged] = p0 + i
                     flagged += 1 - np.int64(set_valid[np.uint64(cell_set)])
-                # 3. weights of all slots at once (lane 0: slot 0, weight
-                # 1; padding: 0) and the bins.
+                # 3. E = exp(s r) and 1 / E on both axes (SIMD across
+                # points).
+                for i in range(m):
+                    eu, iu = _exp_pair(blk_ru[i], scale, exp_steps, exp_pos,
+                                       exp_neg)
+                    ev, iv = _exp_pair(blk_rv[i], scale, exp_steps, exp_pos,
+                                       exp_neg)
+                    blk_eu[i] = eu
+                    blk_iu[i] = iu
+                    blk_ev[i] = ev
+                    blk_iv[i] = iv
+                # 4. weights of all slots at once (lane 0: slot 0, weight
+                # 1; padding: 0), unnormalised, and the bins.
                 for i in range(m):
                     cell_set = np.uint64(blk_set[i])
                     s = np.uint32(blk_sub[i])
-                    ru = blk_ru[i]
-                    rv = blk_rv[i]
-                    eu, iu = _exp_pair(ru, scale, exp_steps, exp_pos, exp_neg)
-                    ev, iv = _exp_pair(rv, scale, exp_steps, exp_pos, exp_neg)
+                    eu = blk_eu[i]
+                    iu = blk_iu[i]
+                    ev = blk_ev[i]
+                    iv = blk_iv[i]
                     if depth == 1:  # compile-time: du, dv in {-1, 0, 1}
                         # E^d = max(d, 0) E + max(-d, 0) / E + (1 - d^2),
                         # exact, and no look-up that depends on another.
@@ -315,14 +330,23 @@ if numba is not None:
                     total = zero
                     for j in range(lanes):
                         total += wk[j]
-                    inv = one / total
+                    blk_eu[i] = total
                     q = np.uint64(p0 + i)
                     for j in range(k):
-                        w_out[q, j] = wk[j] * inv
+                        w_out[q, j] = wk[j]
                     for j in range(k):
                         kb[j] = cell_bins[cell_set, j]
                     for j in range(k):
                         idx_out[q, j] = kb[j]
+                # 5. normalise (SIMD across points: no division per point
+                # on the chain of step 4).
+                for i in range(m):
+                    blk_iu[i] = one / blk_eu[i]
+                for i in range(m):
+                    q = np.uint64(p0 + i)
+                    inv = blk_iu[i]
+                    for j in range(k):
+                        w_out[q, j] *= inv
                 p0 += m
             if flagged > 0:
                 scratch = np.empty(cand.shape[1], np.int64)
