@@ -524,14 +524,18 @@ class SoftEncoder(nn.Module):
         return ru, rv, sub, base
 
     @torch.no_grad()
-    def forward(self, ab: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, ab: Tensor, bin_weight: Optional[Tensor] = None
+                ) -> Tuple[Tensor, ...]:
         """Soft-encode an ab map.
 
         Args:
             ab (Tensor): ab values, shape ``(N, 2, H, W)``, finite.
+            bin_weight (Tensor, optional): A weight per bin, shape ``(Q,)``
+                (e.g. the class-rebalancing weights). When given, a third
+                output holds the weight of every pixel's nearest bin.
 
         Returns:
-            tuple[Tensor, Tensor]: ``idx`` (int64) and ``weight`` (dtype of
+            tuple[Tensor, ...]: ``idx`` (int64) and ``weight`` (dtype of
             ``ab``; float32 for half inputs), each ``(N, K, H, W)``: the K
             nearest bins of every pixel and their Gaussian weights, which sum
             to 1 over K. ``idx[:, 0]`` is the nearest bin; the order of the
@@ -539,17 +543,23 @@ class SoftEncoder(nn.Module):
             tensors, in the layouts in which they are computed fastest:
             ``(N, H, W, K)`` for both from the CPU kernel, ``(N, H, W, K)``
             and ``(K, N, H, W)`` from the torch path; call
-            ``.contiguous()`` if the layout matters.
+            ``.contiguous()`` if the layout matters. With ``bin_weight``,
+            also ``bin_weight[idx[:, 0]]``, shape ``(N, H, W)``.
         """
         ab = _check_ab(ab)
         n, _, h, w = ab.shape
         k = self.num_neighbors
+        if bin_weight is not None and bin_weight.shape != (self.bins.shape[0],):
+            raise ValueError(f'bin_weight must have shape ({self.bins.shape[0]},) '
+                             f'(one weight per bin), got {tuple(bin_weight.shape)}')
         if (self._kernel is not None and ab.dtype == torch.float32
-                and ab.device.type == 'cpu' and cpu_kernels.enabled()):
-            idx, weight = soft_encode_cpu.soft_encode_cpu(ab, self)
-            # (N*H*W, K) each -> (N, K, H, W) views: no copy.
-            return (idx.view(n, h, w, k).permute(0, 3, 1, 2),
-                    weight.view(n, h, w, k).permute(0, 3, 1, 2))
+                and ab.device.type == 'cpu' and cpu_kernels.enabled()
+                and (bin_weight is None or bin_weight.device.type == 'cpu')):
+            out = soft_encode_cpu.soft_encode_cpu(ab, self, bin_weight)
+            # (N*H*W, K) each -> (N, K, H, W) views, (N*H*W,) -> (N, H, W).
+            return (out[0].view(n, h, w, k).permute(0, 3, 1, 2),
+                    out[1].view(n, h, w, k).permute(0, 3, 1, 2),
+                    *(x.view(n, h, w) for x in out[2:]))
         a = ab[:, 0].reshape(-1)
         b = ab[:, 1].reshape(-1)
         if self.on_lattice:
@@ -558,8 +568,11 @@ class SoftEncoder(nn.Module):
             idx = self._solve_points(a, b, None, None)
             weight = self._weights(a, b, idx).t().contiguous()
         # (N*H*W, K) and (K, N*H*W) -> (N, K, H, W) as views: no copy.
-        return (idx.view(n, h, w, k).permute(0, 3, 1, 2),
-                weight.view(k, n, h, w).transpose(0, 1))
+        out = (idx.view(n, h, w, k).permute(0, 3, 1, 2),
+               weight.view(k, n, h, w).transpose(0, 1))
+        if bin_weight is None:
+            return out
+        return out + (bin_weight.index_select(0, idx[:, 0]).view(n, h, w),)
 
     def _encode_lattice(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
         """Table-driven encoding of points (P,): ``idx`` (P, K) and

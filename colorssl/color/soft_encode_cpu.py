@@ -192,23 +192,25 @@ if numba is not None:
                             best_d, best_i, idx_out, w_out, p)
 
     @functools.lru_cache(maxsize=None)
-    def _encode_kernel(k: int, depth: int, lanes: int):
+    def _encode_kernel(k: int, depth: int, lanes: int, with_bin_weight: bool):
         """The kernel for K = k, |du|, |dv| <= depth, ``lanes`` slots per
         set: compile-time constants, so that the lane loops become SIMD
-        vectors."""
+        vectors; ``with_bin_weight``: also write ``bin_w`` of each point's
+        nearest bin to ``pw_out`` (else both are ignored)."""
         @cpu_kernels.jit_fast
         def kernel(ab, start, end, geo, isub, scale, sigma, sub_code,
                    tw_alpha, tw_beta, tw_gamma, tw_set_b, set_valid,
                    cell_bins, ratio, du_tab, dv_tab, bits, exp_steps,
                    exp_pos, exp_neg, bins, all_bins, lut, cand_row, cand,
-                   cand_pad, idx_out, w_out):
+                   cand_pad, bin_w, idx_out, w_out, pw_out):
             """Encode points [start, end) (flat over N x HW) of ``ab``
             (N, 2, HW) float32, any strides.
 
             ``geo`` (float64): origin u, origin v, 1/grid, cell lo/hi u,
             lo/hi v. ``isub`` (int64): sub-cells per axis, set bits, lookup
             stride, offset of cell (0, 0), number of sets. Writes
-            ``idx_out`` (P, K) int64 and ``w_out`` (P, K) float32; returns
+            ``idx_out`` (P, K) int64, ``w_out`` (P, K) float32 and, with
+            ``with_bin_weight``, ``pw_out`` (P,) = ``bin_w[idx_out[:, 0]]``; returns
             how many points the tables left open.
             """
             o_u = np.float32(geo[0])
@@ -338,6 +340,8 @@ if numba is not None:
                         kb[j] = cell_bins[cell_set, j]
                     for j in range(k):
                         idx_out[q, j] = kb[j]
+                    if with_bin_weight:
+                        pw_out[q] = bin_w[kb[0]]
                 # 5. normalise (SIMD across points: no division per point
                 # on the chain of step 4).
                 for i in range(m):
@@ -370,13 +374,16 @@ if numba is not None:
                                    cu * stride + cv + offset, bins, all_bins,
                                    lut, cand_row, cand, cand_pad, sigma,
                                    scratch, best_d, best_i, idx_out, w_out, q)
+                    if with_bin_weight:
+                        pw_out[q] = bin_w[idx_out[q, 0]]
             return flagged
 
         return kernel
 
 
-def soft_encode_cpu(ab: torch.Tensor,
-                    encoder) -> Tuple[torch.Tensor, torch.Tensor]:
+def soft_encode_cpu(ab: torch.Tensor, encoder,
+                    bin_weight: Optional[torch.Tensor] = None
+                    ) -> Tuple[torch.Tensor, ...]:
     """Kernel encoding of an ab map.
 
     Args:
@@ -384,10 +391,12 @@ def soft_encode_cpu(ab: torch.Tensor,
         encoder: the :class:`~colorssl.color.SoftEncoder` whose tables
             (``encoder._kernel``, from :func:`build_tables` and the encoder)
             are used.
+        bin_weight (Tensor, optional): (Q,) a weight per bin, on CPU.
 
     Returns:
         ``idx`` (P, K) int64, nearest bin first, and ``weight`` (P, K)
-        float32, P = N * H * W (the torch path's weights are (K, P)).
+        float32, P = N * H * W (the torch path's weights are (K, P)); with
+        ``bin_weight`` also ``bin_weight[idx[:, 0]]`` (P,).
     """
     t = encoder._kernel
     n, _, h, w = ab.shape
@@ -402,7 +411,14 @@ def soft_encode_cpu(ab: torch.Tensor,
     k = encoder.num_neighbors
     idx = np.empty((total, k), dtype=np.int64)
     weight = np.empty((total, k), dtype=np.float32)
-    kernel = _encode_kernel(k, t['depth'], t['lanes'])
+    # The kernel looks up float32 weights; other dtypes are looked up below.
+    fused = bin_weight is not None and bin_weight.dtype == torch.float32
+    if fused:
+        bin_w = bin_weight.detach().contiguous().numpy()
+        pixel_w = np.empty(total, dtype=np.float32)
+    else:
+        bin_w = pixel_w = np.empty(0, dtype=np.float32)
+    kernel = _encode_kernel(k, t['depth'], t['lanes'], fused)
 
     def work(start, end):
         return kernel(arr, start, end, t['geo'], t['isub'], t['scale'],
@@ -411,9 +427,15 @@ def soft_encode_cpu(ab: torch.Tensor,
                       t['set_valid'], t['cell_bins'], t['ratio'], t['du'],
                       t['dv'], t['bits'], t['exp_steps'], t['exp_pos'],
                       t['exp_neg'], t['bins'], t['all_bins'], t['lut'],
-                      t['cand_row'], t['cand'], t['cand_pad'], idx, weight)
+                      t['cand_row'], t['cand'], t['cand_pad'], bin_w, idx,
+                      weight, pixel_w)
 
     with cpu_kernels.slp_vectorizer():
         work(0, 0)  # compiles for these argument types, if new
     cpu_kernels.run_split(work, total)
-    return torch.from_numpy(idx), torch.from_numpy(weight)
+    out = (torch.from_numpy(idx), torch.from_numpy(weight))
+    if fused:
+        return out + (torch.from_numpy(pixel_w),)
+    if bin_weight is not None:
+        return out + (bin_weight.index_select(0, out[0][:, 0]),)
+    return out

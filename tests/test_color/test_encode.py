@@ -218,6 +218,25 @@ def test_module_behaviour():
     assert enc(ab16)[1].dtype == torch.float32
 
 
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_bin_weight_of_the_nearest_bin(dtype):
+    rng = np.random.default_rng(3)
+    ab = as_image(sample_points(rng, BINS.numpy(), 2000))  # incl. far points
+    enc = SoftEncoder(BINS, num_neighbors=5)
+    bin_weight = torch.from_numpy(rng.uniform(0.1, 5.0, len(BINS))).to(dtype)
+    idx, weight, pixel_w = enc(ab, bin_weight=bin_weight)
+    ref_idx, ref_weight = enc(ab)
+    assert torch.equal(idx, ref_idx) and torch.equal(weight, ref_weight)
+    assert pixel_w.shape == (2, ab.shape[2], 1) and pixel_w.dtype == dtype
+    # Independent of the encoder's own nearest bin: numpy brute force.
+    pts = from_image(ab)
+    nearest = brute_force(pts, BINS.double().numpy(), 1, 5.0)[0][:, 0]
+    np.testing.assert_array_equal(
+        from_image(pixel_w.unsqueeze(1))[:, 0], bin_weight.double().numpy()[nearest])
+    with pytest.raises(ValueError, match=r'bin_weight must have shape \(313,\)'):
+        enc(ab, bin_weight=torch.ones(312))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r'\(N, 2, H, W\)'):
         SoftEncoder(BINS)(torch.zeros(2, 3, 4))

@@ -151,13 +151,9 @@ class ColorizationHead(BaseModule):
             rebalancing weight of each pixel (N, h, w), that of the arg-max
             of its soft target (its nearest bin), or None without a prior.
         """
-        idx, weight = self.encoder(ab)
-        pixel_weight = None
-        if self.rebalance:
-            nearest = idx[:, 0]
-            pixel_weight = self.class_weights.index_select(
-                0, nearest.reshape(-1)).view(nearest.shape)
-        return idx, weight, pixel_weight
+        if not self.rebalance:
+            return (*self.encoder(ab), None)
+        return self.encoder(ab, bin_weight=self.class_weights)
 
     def loss(self, feats, gt_ab: torch.Tensor,
              sample_mask: Optional[torch.Tensor] = None) -> dict:
