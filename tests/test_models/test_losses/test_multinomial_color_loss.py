@@ -110,3 +110,59 @@ def test_shape_mismatch_is_explained():
     logits, idx, weight, _ = random_inputs()
     with pytest.raises(ValueError, match='does not match'):
         multinomial_color_loss(logits[:, :, :2], idx, weight)
+
+
+@pytest.mark.parametrize('layout', ['nchw_view', 'channels_last'])
+@pytest.mark.parametrize('weighted,masked', [(True, True), (False, False),
+                                             (True, False), (False, True)])
+def test_cpu_kernel_matches_torch_path(layout, weighted, masked, monkeypatch):
+    # float32 on CPU takes the numba kernels (soft_target_nll_cpu.py) when
+    # numba is there; the loss and its gradient must be the torch path's.
+    pytest.importorskip('numba')
+    from colorssl.models.losses import soft_target_nll_cpu
+    logits, idx, weight, pixel_weight = random_inputs(n=4, q=11, k=4, h=6,
+                                                      w=7, seed=5)
+    weight, pixel_weight = weight.float(), pixel_weight.float()
+    pixel_weight = pixel_weight if weighted else None
+    mask = torch.tensor([True, False, True, True]) if masked else None
+    log_prob = torch.log_softmax(logits.float(), 1).permute(0, 2, 3, 1)
+    if layout == 'channels_last':
+        log_prob = log_prob.contiguous()
+    results = {}
+    for switch in ('1', '0'):
+        monkeypatch.setenv('COLORSSL_NUMBA', switch)
+        assert soft_target_nll_cpu.applies(log_prob, idx, weight,
+                                           pixel_weight) == (switch == '1')
+        lp = log_prob.detach().requires_grad_(True)
+        loss = soft_target_nll(lp, idx, weight, pixel_weight, mask)
+        (2.5 * loss).backward()
+        results[switch] = loss.detach(), lp.grad
+    torch.testing.assert_close(results['1'][0], results['0'][0])
+    torch.testing.assert_close(results['1'][1], results['0'][1])
+    assert results['1'][1].stride() == log_prob.stride()
+    mask_np = np.ones(4) if mask is None else mask.numpy().astype(float)
+    pw_np = np.ones((4, 6, 7)) if pixel_weight is None else \
+        pixel_weight.double().numpy()
+    ref = numpy_reference(logits.float().double().numpy(), idx.numpy(),
+                          weight.double().numpy(), pw_np, mask_np)
+    assert results['1'][0].item() == pytest.approx(ref, rel=1e-5)
+
+
+def test_cpu_kernel_is_skipped_where_it_does_not_apply(monkeypatch):
+    pytest.importorskip('numba')
+    from colorssl.models.losses import soft_target_nll_cpu
+    monkeypatch.setenv('COLORSSL_NUMBA', '1')
+    logits, idx, weight, pixel_weight = random_inputs(seed=6)
+    lp = torch.log_softmax(logits.float(), 1).permute(0, 2, 3, 1)
+    weight, pixel_weight = weight.float(), pixel_weight.float()
+    assert soft_target_nll_cpu.applies(lp, idx, weight, pixel_weight)
+    # float64 log-probs, target weights that want a gradient, H and W that
+    # cannot be merged without a copy: the torch path runs.
+    assert not soft_target_nll_cpu.applies(lp.double(), idx, weight, None)
+    w_grad = weight.clone().requires_grad_(True)
+    assert not soft_target_nll_cpu.applies(lp, idx, w_grad, None)
+    assert not soft_target_nll_cpu.applies(lp.transpose(1, 2), idx, weight,
+                                           None)
+    loss = soft_target_nll(lp, idx, w_grad, pixel_weight)
+    loss.backward()
+    assert w_grad.grad is not None and w_grad.grad.abs().sum() > 0
