@@ -432,8 +432,11 @@ class SoftEncoder(nn.Module):
                           dtype=np.int64),
             scale=float(scale),
             sub_code=self.sub_code.numpy(),
-            tw_alpha=self.tw_alpha.numpy(), tw_beta=self.tw_beta.numpy(),
-            tw_gamma=self.tw_gamma.numpy(), tw_set_b=self.tw_set_b.numpy(),
+            # One row (16 bytes) per two-way sub-cell: alpha, beta, gamma
+            # of the test and set B (a small integer, exact in float32).
+            two_way=np.stack([self.tw_alpha.numpy(), self.tw_beta.numpy(),
+                              self.tw_gamma.numpy(),
+                              self.tw_set_b.numpy().astype(np.float32)], 1),
             set_valid=self.set_valid.numpy(),
             cell_bins=self.cell_bins.numpy().astype(bins_dtype),
             bins=self.bins.numpy(), all_bins=np.arange(q, dtype=np.int64),

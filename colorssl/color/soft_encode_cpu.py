@@ -61,9 +61,12 @@ def build_tables(set_const: np.ndarray, set_u: np.ndarray,
         dict with ``lanes`` L, the slots padded to a power of two (>= K) so
         that the kernel computes all slots of a pixel as one SIMD vector;
         per set and lane (n_sets, L) float32: ``ratio`` = exp(const)
-        (slot 0: 1, padding: 0), ``du``/``dv`` the slots' lattice offsets
-        from slot 0; ``bits`` (n_sets, 6, L) float32 0/1 flags (du > 0,
-        |du| & 1, |du| & 2, then the same for dv); ``depth``
+        (slot 0: 1, padding: 0); with (du, dv) the slots' lattice offsets
+        from slot 0, ``coef`` (n_sets, 6, L) float32 = ratio [du > 0],
+        ratio [du < 0], ratio [du = 0], [dv > 0], [dv < 0], [dv = 0] (the
+        kernel's factors where |du|, |dv| <= 1) and ``bits`` (n_sets, 6, L)
+        float32 0/1 flags (du > 0, |du| & 1, |du| & 2, then the same for
+        dv; where they reach 2 or 3); ``depth``
         D = max |du|, |dv|; ``exp_steps`` M and the (M,) tables
         ``exp_pos`` = exp(s i / M) and ``exp_neg`` = exp(-s i / M).
     """
@@ -93,10 +96,14 @@ def build_tables(set_const: np.ndarray, set_u: np.ndarray,
         m = np.abs(d).astype(np.int64)
         return [d > 0, (m & 1) > 0, (m & 2) > 0]
 
+    ratio = lanes_of(np.exp(set_const.astype(np.float64)), 1.0, 0.0)
+    du_l, dv_l = lanes_of(du, 0.0, 0.0), lanes_of(dv, 0.0, 0.0)
     return dict(
         lanes=lanes,
-        ratio=lanes_of(np.exp(set_const.astype(np.float64)), 1.0, 0.0),
-        du=lanes_of(du, 0.0, 0.0), dv=lanes_of(dv, 0.0, 0.0),
+        ratio=ratio,
+        coef=np.ascontiguousarray(np.stack(
+            [ratio * (du_l > 0), ratio * (du_l < 0), ratio * (du_l == 0),
+             dv_l > 0, dv_l < 0, dv_l == 0], axis=1).astype(np.float32)),
         bits=np.ascontiguousarray(np.stack(
             [lanes_of(f, 0.0, 0.0) for f in bit_flags(du) + bit_flags(dv)],
             axis=1)),
@@ -199,19 +206,20 @@ if numba is not None:
         nearest bin to ``pw_out`` (else both are ignored)."""
         @cpu_kernels.jit_fast
         def kernel(ab, start, end, geo, isub, scale, sigma, sub_code,
-                   tw_alpha, tw_beta, tw_gamma, tw_set_b, set_valid,
-                   cell_bins, ratio, du_tab, dv_tab, bits, exp_steps,
-                   exp_pos, exp_neg, bins, all_bins, lut, cand_row, cand,
-                   cand_pad, bin_w, idx_out, w_out, pw_out):
+                   two_way, set_valid, cell_bins, ratio, coef, bits,
+                   exp_steps, exp_pos, exp_neg, bins, all_bins, lut,
+                   cand_row, cand, cand_pad, bin_w, idx_out, w_out, pw_out):
             """Encode points [start, end) (flat over N x HW) of ``ab``
             (N, 2, HW) float32, any strides.
 
             ``geo`` (float64): origin u, origin v, 1/grid, cell lo/hi u,
             lo/hi v. ``isub`` (int64): sub-cells per axis, set bits, lookup
-            stride, offset of cell (0, 0), number of sets. Writes
-            ``idx_out`` (P, K) int64, ``w_out`` (P, K) float32 and, with
-            ``with_bin_weight``, ``pw_out`` (P,) = ``bin_w[idx_out[:, 0]]``; returns
-            how many points the tables left open.
+            stride, offset of cell (0, 0), number of sets. ``two_way``
+            (rows, 4): alpha, beta, gamma, set B of the sub-cells where two
+            sets meet. Writes ``idx_out`` (P, K) int64, ``w_out`` (P, K)
+            float32 and, with ``with_bin_weight``, ``pw_out`` (P,) =
+            ``bin_w[idx_out[:, 0]]``; returns how many points the tables
+            left open.
             """
             o_u = np.float32(geo[0])
             o_v = np.float32(geo[1])
@@ -273,9 +281,10 @@ if numba is not None:
                 for i in range(m):
                     code = sub_code[np.uint32(blk_sub[i])]
                     row = np.uint32(code >> set_bits)
-                    test = (tw_alpha[row] + tw_beta[row] * blk_ru[i] +
-                            tw_gamma[row] * blk_rv[i])
-                    s = code & set_mask if test < 0 else tw_set_b[row]
+                    test = (two_way[row, 0] + two_way[row, 1] * blk_ru[i] +
+                            two_way[row, 2] * blk_rv[i])
+                    s = (code & set_mask if test < 0 else
+                         np.int64(two_way[row, 3]))
                     cell_set = blk_cell[i] * n_sets + s
                     blk_sub[i] = s
                     blk_set[i] = cell_set
@@ -302,16 +311,14 @@ if numba is not None:
                     ev = blk_ev[i]
                     iv = blk_iv[i]
                     if depth == 1:  # compile-time: du, dv in {-1, 0, 1}
-                        # E^d = max(d, 0) E + max(-d, 0) / E + (1 - d^2),
-                        # exact, and no look-up that depends on another.
+                        # ratio E_u^du = ratio (E_u, 1 / E_u or 1) by the
+                        # sign of du, as a sum of products with 0/1 flags
+                        # (exact); the same for v.
                         for j in range(lanes):
-                            du = du_tab[s, j]
-                            dv = dv_tab[s, j]
-                            wk[j] = ratio[s, j] * (
-                                max(du, zero) * eu + max(-du, zero) * iu +
-                                (one - du * du)) * (
-                                max(dv, zero) * ev + max(-dv, zero) * iv +
-                                (one - dv * dv))
+                            wk[j] = (coef[s, 0, j] * eu + coef[s, 1, j] * iu +
+                                     coef[s, 2, j]) * (
+                                coef[s, 3, j] * ev + coef[s, 4, j] * iv +
+                                coef[s, 5, j])
                     else:  # |du|, |dv| <= 3: E^|d| = E^(|d| & 1) E^(|d| & 2)
                         for j in range(lanes):
                             # base = E or 1/E by the sign of d; the flags
@@ -422,10 +429,9 @@ def soft_encode_cpu(ab: torch.Tensor, encoder,
 
     def work(start, end):
         return kernel(arr, start, end, t['geo'], t['isub'], t['scale'],
-                      encoder.sigma, t['sub_code'], t['tw_alpha'],
-                      t['tw_beta'], t['tw_gamma'], t['tw_set_b'],
-                      t['set_valid'], t['cell_bins'], t['ratio'], t['du'],
-                      t['dv'], t['bits'], t['exp_steps'], t['exp_pos'],
+                      encoder.sigma, t['sub_code'], t['two_way'],
+                      t['set_valid'], t['cell_bins'], t['ratio'], t['coef'],
+                      t['bits'], t['exp_steps'], t['exp_pos'],
                       t['exp_neg'], t['bins'], t['all_bins'], t['lut'],
                       t['cand_row'], t['cand'], t['cand_pad'], bin_w, idx,
                       weight, pixel_w)

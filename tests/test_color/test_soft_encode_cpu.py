@@ -40,7 +40,11 @@ def test_when_the_kernel_serves(k, sigma, used):
         assert t['ratio'].shape == (enc._num_sets, lanes)
         # Lane 0 is slot 0 (weight ratio 1, offset 0), padding has ratio 0.
         assert (t['ratio'][:, 0] == 1).all() and (t['ratio'][:, k:] == 0).all()
-        assert (t['du'][:, 0] == 0).all() and (t['dv'][:, 0] == 0).all()
+        # Slot 0 has offset 0 (du = dv = 0); factors are ratio or 0, 0/1.
+        assert (t['coef'][:, 2, 0] == 1).all() and (t['coef'][:, 5, 0] == 1).all()
+        assert (t['coef'][:, :2, 0] == 0).all() and (t['coef'][:, 3:5, 0] == 0).all()
+        np.testing.assert_array_equal(t['coef'][:, :3].sum(1), t['ratio'])
+        assert set(np.unique(t['coef'][:, 3:])) <= {0.0, 1.0}
         assert t['depth'] >= 1 and t['exp_steps'] >= 256
 
 
