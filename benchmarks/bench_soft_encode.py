@@ -1,7 +1,7 @@
 """Soft-encoding (+ rebalanced loss) speed against the original's method.
 
     PYTHONPATH=. python benchmarks/bench_soft_encode.py [--batch 32] [--size 56]
-        [--num-neighbors 5 10] [--repeats 15] [--threads 1] [--data DIR]
+        [--num-neighbors 5 10] [--repeats 15] [--threads N] [--data DIR]
 
 The ab targets are a batch of real images (``--data``, default the
 cifar10-mini training split, resized to ``--size``) or, when that folder is
@@ -9,9 +9,10 @@ absent, random sRGB colours (in gamut by construction).
 
 Two comparisons, both timed in this run, median of ``--repeats`` interleaved
 runs, on CPU, as wall-clock time and as CPU time of the process (all its
-threads: the work done, whatever the parallelism). Both sides run on one
-thread unless ``--threads`` says otherwise; then torch (and colorssl's
-kernels) get that many threads and sklearn's ``kneighbors`` as many jobs:
+threads: the work done, whatever the parallelism). Both sides get the same
+number of threads, by default all of torch's (the machine's cores):
+``--threads`` threads for torch and colorssl's kernels, as many jobs for
+sklearn's ``kneighbors`` (``--threads 1``: one core each):
 
 1. encode: :class:`colorssl.color.SoftEncoder` against the original training
    layer's method: ``sklearn.neighbors.NearestNeighbors(algorithm='ball_tree')
@@ -33,8 +34,9 @@ kernels) get that many threads and sklearn's ``kneighbors`` as many jobs:
    the layout buys overall).
 
 ``SoftEncoder`` runs its fused numba kernel on CPU when numba is installed
-(``colorssl/color/soft_encode_cpu.py``); ``COLORSSL_NUMBA=0`` measures the
-pure-torch path instead.
+(``colorssl/color/soft_encode_cpu.py``) and ``soft_target_nll`` its
+forward/backward kernels (``colorssl/models/losses/soft_target_nll_cpu.py``);
+``COLORSSL_NUMBA=0`` measures the pure-torch paths instead.
 
 Both comparisons also check that the two sides agree numerically.
 """
@@ -151,7 +153,8 @@ def main():
     parser.add_argument('--num-neighbors', type=int, nargs='+', default=[5, 10])
     parser.add_argument('--sigma', type=float, default=5.0)
     parser.add_argument('--repeats', type=int, default=15)
-    parser.add_argument('--threads', type=int, default=1,
+    parser.add_argument('--threads', type=int,
+                        default=torch.get_num_threads(),
                         help='torch intra-op threads; the reference\'s '
                         'kneighbors gets as many jobs (n_jobs)')
     parser.add_argument('--data', default=DEFAULT_DATA)
