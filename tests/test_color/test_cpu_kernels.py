@@ -103,3 +103,38 @@ def test_forked_child_gets_its_own_threads(monkeypatch):
             child.kill()
     assert child.exitcode == 0
     assert torch.equal(torch.from_numpy(out), parent)
+
+
+def test_slp_vectorizer_switch_is_scoped():
+    from numba.core import config
+    saved = config.SLP_VECTORIZE
+    with cpu_kernels.slp_vectorizer():
+        assert config.SLP_VECTORIZE == 1
+    assert config.SLP_VECTORIZE == saved
+    with pytest.raises(RuntimeError):
+        with cpu_kernels.slp_vectorizer():
+            raise RuntimeError('restored even on errors')
+    assert config.SLP_VECTORIZE == saved
+
+
+def test_stack_array_is_a_private_scratch():
+    import numba
+
+    @numba.njit
+    def running_sums(x):
+        # A 4-item scratch on the stack, rewritten for every row.
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            acc = cpu_kernels.stack_array(4, np.float64)
+            for j in range(4):
+                acc[j] = x[i, j] * 2.0
+            total = 0.0
+            for j in range(4):
+                total += acc[j]
+                out[i, j] = total
+        return out
+
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    np.testing.assert_allclose(running_sums(x), np.cumsum(2 * x, axis=1))
+    with pytest.raises(Exception):  # the size must be a compile-time constant
+        numba.njit(lambda n: cpu_kernels.stack_array(n, np.float64))(4)

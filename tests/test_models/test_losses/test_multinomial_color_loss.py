@@ -166,3 +166,34 @@ def test_cpu_kernel_is_skipped_where_it_does_not_apply(monkeypatch):
     loss = soft_target_nll(lp, idx, w_grad, pixel_weight)
     loss.backward()
     assert w_grad.grad is not None and w_grad.grad.abs().sum() > 0
+
+
+def test_cpu_kernel_split_over_threads(monkeypatch):
+    # Enough pixels for cpu_kernels.run_split to use two threads: the same
+    # loss (float64 partial sums) and exactly the same gradient.
+    pytest.importorskip('numba')
+    monkeypatch.setenv('COLORSSL_NUMBA', '1')
+    g = torch.Generator().manual_seed(7)
+    n, q, k, h, w = 2, 9, 3, 160, 128  # 40960 pixels
+    log_prob = torch.log_softmax(torch.randn(n, h, w, q, generator=g), -1)
+    idx = torch.rand(n * h * w, q, generator=g).argsort(1)[:, :k]
+    idx = idx.view(n, h, w, k).permute(0, 3, 1, 2)
+    weight = torch.rand(n, k, h, w, generator=g)
+    weight = weight / weight.sum(1, keepdim=True)
+    pixel_weight = torch.rand(n, h, w, generator=g) + 0.5
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            lp = log_prob.clone().requires_grad_(True)
+            loss = soft_target_nll(lp, idx, weight, pixel_weight)
+            loss.backward()
+            results.append((loss.detach(), lp.grad))
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    monkeypatch.setenv('COLORSSL_NUMBA', '0')
+    torch.testing.assert_close(
+        soft_target_nll(log_prob, idx, weight, pixel_weight), results[0][0])
