@@ -58,6 +58,10 @@ def soft_target_nll(log_prob: torch.Tensor,
                     ) -> torch.Tensor:
     """The loss of :func:`multinomial_color_loss` given log-probabilities.
 
+    float32 on CPU runs numba kernels, forward and backward
+    (``soft_target_nll_cpu.py``; ``COLORSSL_NUMBA=0`` turns them off);
+    elsewhere a gather of the K log-probabilities of every pixel.
+
     Args:
         log_prob (Tensor): (N, H, W, Q) log-probabilities over the bins (bins
             last).
