@@ -3,8 +3,12 @@
 The encoder's lattice tables (see ``encode.py``) answer each pixel with a few
 look-ups: sub-cell -> K-set (with one affine test where two sets meet), floor
 cell + set -> K bins. The torch path runs those look-ups as about thirty
-vectorised passes over the batch; this kernel makes one pass per pixel and
-computes the weights without calling ``exp`` per slot:
+vectorised passes over the batch. This kernel takes blocks of 256 pixels
+through five short passes (lattice position, K-set, exponentials, weights,
+normalisation), each with a short chain of dependent steps per pixel, so
+that the processor overlaps many pixels; the K slots of a pixel are SIMD
+lanes (compiled with LLVM's SLP vectorizer, scratch on the stack: see
+``cpu_kernels``). It computes the weights without calling ``exp`` per slot:
 
 * With slot 0 the nearest lattice point ``c_0`` and ``r`` the position in the
   floor cell (lattice units), the log-weight of slot k relative to slot 0 is
@@ -16,10 +20,10 @@ computes the weights without calling ``exp`` per slot:
   times a third-order Taylor factor for the rest (``s / M <= 1/64``:
   relative truncation error below 2e-9); ``1 / E_u`` likewise, so no
   division and no cancellation: every power ``E^d`` is a product of
-  positive factors.
+  positive factors, selected by 0/1 factors of per-set tables (exact).
 
-Pixels the tables leave open are solved in the kernel as the torch path
-solves them: ranked among their sub-cell's tabulated candidates (where
+Pixels the tables leave open are solved after the block passes, as the
+torch path solves them: ranked among their sub-cell's tabulated candidates (where
 several lattice distances tie, e.g. around lattice points for K = 10: 3.7 %
 of the benchmark's real pixels, 0.1 % for K = 5), or by brute force against
 all bins where a candidate has no bin (gamut edges, far outside the bins).
