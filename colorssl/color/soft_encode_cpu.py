@@ -255,7 +255,7 @@ if numba is not None:
             pending = np.empty(max(end - start, 0), np.int64)
             flagged = 0
             hw = ab.shape[2]
-            # Blocks of points within one image: three short passes, each
+            # Blocks of points within one image: five short passes, each
             # with a short chain of dependent steps per point, so that the
             # processor overlaps many points (one long pass per point kept
             # about one point in flight).
@@ -290,7 +290,7 @@ if numba is not None:
                     s = (code & set_mask if test < 0 else
                          np.int64(two_way[row, 3]))
                     cell_set = blk_cell[i] * n_sets + s
-                    blk_sub[i] = s
+                    blk_sub[i] = s  # the sub-cell is no longer needed
                     blk_set[i] = cell_set
                     pending[flagged] = p0 + i
                     flagged += 1 - np.int64(set_valid[np.uint64(cell_set)])
@@ -343,7 +343,7 @@ if numba is not None:
                     total = zero
                     for j in range(lanes):
                         total += wk[j]
-                    blk_eu[i] = total
+                    blk_eu[i] = total  # E_u is no longer needed
                     q = np.uint64(p0 + i)
                     for j in range(k):
                         w_out[q, j] = wk[j]
