@@ -41,15 +41,15 @@ if numba is not None:
             scale = np.float32(1.0)
             if mask.shape[0] > 0:
                 scale = mask[n]
-            part = np.float32(0.0)
+            part = 0.0  # float64: an image may have millions of pixels
             for i in range(i0, i1):
                 acc = np.float32(0.0)
                 for j in range(k):
                     acc += w[n, i, j] * lp[n, i, idx[n, i, j]]
                 if pw.shape[0] > 0:
                     acc *= pw[n, i]
-                part += acc
-            total -= np.float64(part) * scale
+                part += np.float64(acc)
+            total -= part * scale
             p += i1 - i0
         return total
 
