@@ -33,6 +33,7 @@ pass per pixel (``soft_encode_cpu.py``; ``COLORSSL_NUMBA=0`` turns it off).
 """
 import functools
 import math
+import warnings
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -309,8 +310,10 @@ class SoftEncoder(nn.Module):
             raise ValueError('bins contain non-finite values')
         self.register_buffer('bins', bins.detach().float().clone(),
                              persistent=False)
-        # Tables of the fused CPU kernel (soft_encode_cpu.py), if it applies.
+        # Tables of the fused CPU kernel (soft_encode_cpu.py), if it applies,
+        # and whether each compiled variant agreed with the torch path.
         self._kernel = None
+        self._kernel_ok: Dict[Tuple[str, bool], bool] = {}
         lattice = _lattice_coords(bins_np, self.grid)
         self.on_lattice = lattice is not None
         if self.on_lattice:
@@ -558,11 +561,18 @@ class SoftEncoder(nn.Module):
         if (self._kernel is not None and ab.dtype == torch.float32
                 and ab.device.type == 'cpu' and cpu_kernels.enabled()
                 and (bin_weight is None or bin_weight.device.type == 'cpu')):
-            out = soft_encode_cpu.soft_encode_cpu(ab, self, bin_weight)
-            # (N*H*W, K) each -> (N, K, H, W) views, (N*H*W,) -> (N, H, W).
-            return (out[0].view(n, h, w, k).permute(0, 3, 1, 2),
-                    out[1].view(n, h, w, k).permute(0, 3, 1, 2),
-                    *(x.view(n, h, w) for x in out[2:]))
+            variant = soft_encode_cpu.variant(ab, bin_weight)
+            if self._kernel_ok.get(variant, True):
+                out = soft_encode_cpu.soft_encode_cpu(ab, self, bin_weight)
+                if variant not in self._kernel_ok:
+                    self._kernel_ok[variant] = self._agrees_with_torch_path(
+                        ab, out, bin_weight, variant)
+                if self._kernel_ok[variant]:
+                    # (N*H*W, K) each -> (N, K, H, W) views, (N*H*W,) ->
+                    # (N, H, W).
+                    return (out[0].view(n, h, w, k).permute(0, 3, 1, 2),
+                            out[1].view(n, h, w, k).permute(0, 3, 1, 2),
+                            *(x.view(n, h, w) for x in out[2:]))
         a = ab[:, 0].reshape(-1)
         b = ab[:, 1].reshape(-1)
         if self.on_lattice:
@@ -576,6 +586,52 @@ class SoftEncoder(nn.Module):
         if bin_weight is None:
             return out
         return out + (bin_weight.index_select(0, idx[:, 0]).view(n, h, w),)
+
+    def _agrees_with_torch_path(self, ab: Tensor, out: Tuple[Tensor, ...],
+                                bin_weight: Optional[Tensor],
+                                variant: Tuple[str, bool],
+                                num_points: int = 4096) -> bool:
+        """Check a compiled kernel variant against the torch path, on up to
+        ``num_points`` points spread over its first input.
+
+        The kernel is compiled with LLVM's SLP vectorizer, which numba leaves
+        off by default because some LLVM versions miscompiled with it; a
+        variant that disagrees here is not used again by this encoder (with
+        a warning). Points with |a| or |b| >= 200 are left out: there the
+        kernel ranks in float64 and the torch path in float32.
+        """
+        total = out[0].shape[0]
+        sel = torch.linspace(0, total - 1, min(total, num_points)).long()
+        a = ab[:, 0].reshape(-1).index_select(0, sel)
+        b = ab[:, 1].reshape(-1).index_select(0, sel)
+        ref_idx, ref_weight = self._encode_lattice(a, b)
+        idx = out[0].index_select(0, sel)
+        weight = out[1].index_select(0, sel)
+        near = torch.maximum(a.abs(), b.abs()) < 200
+        pts = torch.stack([a, b], 1)[near].double()
+        bins = self.bins.double()
+
+        def by_distance(i, wt):  # (M, K) squared distances, weights, sorted
+            d2 = ((bins[i[near]] - pts[:, None]) ** 2).sum(-1)
+            d2, order = d2.sort(1)
+            return d2, wt[near].double().gather(1, order)
+
+        # Compared as distances, not indices: at exact ties (e.g. points on
+        # the lattice) the two paths may pick different, equally near bins.
+        d2, w = by_distance(idx, weight)
+        ref_d2, ref_w = by_distance(ref_idx, ref_weight.t())
+        ok = (torch.allclose(d2, ref_d2, rtol=1e-6, atol=1e-3)
+              and torch.allclose(w, ref_w, rtol=0, atol=1e-5))
+        if ok and len(out) > 2:
+            ok = torch.equal(out[2].index_select(0, sel),
+                             bin_weight.index_select(0, idx[:, 0]))
+        if not ok:
+            warnings.warn(
+                f'SoftEncoder: the CPU kernel (variant {variant}) disagrees '
+                'with the torch path on this machine (numba '
+                f'{cpu_kernels.numba.__version__}); using the torch path '
+                'instead (slower, same results). Please report it.')
+        return ok
 
     def _encode_lattice(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
         """Table-driven encoding of points (P,): ``idx`` (P, K) and

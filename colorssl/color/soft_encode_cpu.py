@@ -392,6 +392,23 @@ if numba is not None:
         return kernel
 
 
+def _points(ab: torch.Tensor) -> np.ndarray:
+    """(N, 2, H, W) float32 CPU tensor -> (N, 2, H*W) numpy array, a view
+    where the memory allows one (else numpy copies)."""
+    n, _, h, w = ab.shape
+    return ab.numpy().reshape(n, 2, h * w)
+
+
+def variant(ab: torch.Tensor,
+            bin_weight: Optional[torch.Tensor]) -> Tuple[str, bool]:
+    """What selects the compiled kernel besides the encoder's K and
+    tables: the numba layout of the points array ('C', 'F' or 'A') and
+    whether the bin weights are looked up in the kernel."""
+    flags = _points(ab).flags
+    layout = 'C' if flags.c_contiguous else 'F' if flags.f_contiguous else 'A'
+    return layout, bin_weight is not None and bin_weight.dtype == torch.float32
+
+
 def soft_encode_cpu(ab: torch.Tensor, encoder,
                     bin_weight: Optional[torch.Tensor] = None
                     ) -> Tuple[torch.Tensor, ...]:
@@ -411,13 +428,9 @@ def soft_encode_cpu(ab: torch.Tensor, encoder,
     """
     t = encoder._kernel
     n, _, h, w = ab.shape
-    # A (N, 2, H*W) view where torch can make one (no torch kernel runs:
-    # see _check_ab on OpenMP workers).
-    arr = ab.numpy()
-    try:
-        arr = arr.reshape(n, 2, h * w)
-    except ValueError:  # pragma: no cover - H, W not mergeable in memory
-        arr = np.ascontiguousarray(arr).reshape(n, 2, h * w)
+    # numpy, not torch (no torch kernel runs: see _check_ab on OpenMP
+    # workers).
+    arr = _points(ab)
     total = n * h * w
     k = encoder.num_neighbors
     idx = np.empty((total, k), dtype=np.int64)

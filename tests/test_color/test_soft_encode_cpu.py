@@ -129,3 +129,47 @@ def test_build_tables_rejects_what_it_cannot_serve():
     assert soft_encode_cpu.build_tables(np.zeros((4, 3)),
                                         np.full((4, 3), 50.0),
                                         np.zeros((4, 3)), 50.0) is None
+
+
+def test_each_kernel_variant_is_checked_once_against_the_torch_path(
+        monkeypatch):
+    monkeypatch.setenv('COLORSSL_NUMBA', '1')
+    enc = SoftEncoder(BINS, num_neighbors=5)
+    checks = []
+    check = enc._agrees_with_torch_path
+    monkeypatch.setattr(enc, '_agrees_with_torch_path',
+                        lambda *a, **kw: checks.append(a[-1]) or check(*a, **kw))
+    ab = sample_ab(1)
+    lab = torch.cat([torch.zeros(3, 1, 40, 30), ab], 1)
+    bin_weight = torch.rand(313)
+    for _ in range(2):
+        enc(ab)
+        enc(lab[:, 1:])  # an (N, 2, H*W) view that is not C-contiguous
+        enc(ab, bin_weight=bin_weight)
+    assert checks == [('C', False), ('A', False), ('C', True)]
+    assert all(enc._kernel_ok[v] for v in checks)
+
+
+def test_a_kernel_that_disagrees_is_replaced_by_the_torch_path(monkeypatch):
+    # A miscompiled kernel (simulated: two slots' weights swapped) must be
+    # caught by the first-use check, with a warning, and never used again.
+    monkeypatch.setenv('COLORSSL_NUMBA', '1')
+    enc = SoftEncoder(BINS, num_neighbors=5)
+    real = soft_encode_cpu.soft_encode_cpu
+    calls = []
+
+    def broken(ab, encoder, bin_weight=None):
+        calls.append(1)
+        idx, weight, *rest = real(ab, encoder, bin_weight)
+        return (idx, weight[:, [1, 0, 2, 3, 4]].contiguous(), *rest)
+
+    monkeypatch.setattr(soft_encode_cpu, 'soft_encode_cpu', broken)
+    ab = sample_ab(2)
+    with pytest.warns(UserWarning, match='disagrees with the torch path'):
+        idx, weight = enc(ab)
+    assert enc._kernel_ok == {('C', False): False}
+    idx2, weight2 = enc(ab)
+    assert len(calls) == 1  # not called again
+    ref_idx, ref_weight = encode(enc, ab, '0', monkeypatch)
+    for got in ((idx, weight), (idx2, weight2)):
+        assert torch.equal(got[0], ref_idx) and torch.equal(got[1], ref_weight)
