@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from colorssl.color import cpu_kernels
 from colorssl.color.cpu_kernels import numba
@@ -131,6 +132,7 @@ class _SoftTargetNLL(torch.autograd.Function):
         return log_prob.new_tensor(total / denom)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_output):
         log_prob, target_idx, target_weight, pixel_weight, sample_mask = (
             ctx.saved_tensors)
