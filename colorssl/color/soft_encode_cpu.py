@@ -120,6 +120,26 @@ if numba is not None:
     stack_array = cpu_kernels.stack_array
 
     @cpu_kernels.jit_fast
+    def _position(a, b, geo32, isub):
+        """Where point (a, b) lies: position in its floor cell (lattice
+        units, [0, 1)), sub-cell index and look-up position of the floor
+        cell (clamped). ``geo32``: ``geo`` as a float32 tuple; ``isub`` as
+        in the kernel."""
+        subdiv, stride, offset = isub[0], isub[2], isub[3]
+        u = (a - geo32[0]) * geo32[2]
+        v = (b - geo32[1]) * geo32[2]
+        fu = np.floor(u)
+        fv = np.floor(v)
+        ru = u - fu
+        rv = v - fv
+        fsub = np.float32(subdiv)
+        sub = (min(max(np.int32(ru * fsub), 0), subdiv - 1) * subdiv +
+               min(max(np.int32(rv * fsub), 0), subdiv - 1))
+        cell = (np.int64(min(max(fu, geo32[3]), geo32[4])) * stride +
+                np.int64(min(max(fv, geo32[5]), geo32[6])) + offset)
+        return ru, rv, sub, cell
+
+    @cpu_kernels.jit_fast
     def _exp_pair(r, scale, steps, exp_pos, exp_neg):
         """(exp(scale r), exp(-scale r)) for r in [0, 1], float32."""
         i = np.uint32(min(max(np.int32(r * np.float32(steps)), 0),
@@ -225,14 +245,11 @@ if numba is not None:
             ``bin_w[idx_out[:, 0]]``; returns how many points the tables
             left open.
             """
-            o_u = np.float32(geo[0])
-            o_v = np.float32(geo[1])
-            inv_grid = np.float32(geo[2])
-            lo_u, hi_u = np.float32(geo[3]), np.float32(geo[4])
-            lo_v, hi_v = np.float32(geo[5]), np.float32(geo[6])
-            subdiv, set_bits, stride, offset, n_sets = (
-                isub[0], isub[1], isub[2], isub[3], isub[4])
-            fsub = np.float32(subdiv)
+            geo32 = (np.float32(geo[0]), np.float32(geo[1]),
+                     np.float32(geo[2]), np.float32(geo[3]),
+                     np.float32(geo[4]), np.float32(geo[5]),
+                     np.float32(geo[6]))
+            set_bits, n_sets = isub[1], isub[4]
             set_mask = (1 << set_bits) - 1
             one = np.float32(1.0)
             zero = np.float32(0.0)
@@ -268,19 +285,12 @@ if numba is not None:
                 b_row = ab[n, 1]
                 # 1. lattice position (SIMD across points).
                 for i in range(m):
-                    u = (a_row[x0 + i] - o_u) * inv_grid
-                    v = (b_row[x0 + i] - o_v) * inv_grid
-                    fu = np.floor(u)
-                    fv = np.floor(v)
-                    ru = u - fu
-                    rv = v - fv
+                    ru, rv, sub, cell = _position(a_row[x0 + i], b_row[x0 + i],
+                                                  geo32, isub)
                     blk_ru[i] = ru
                     blk_rv[i] = rv
-                    blk_sub[i] = (
-                        min(max(np.int32(ru * fsub), 0), subdiv - 1) * subdiv +
-                        min(max(np.int32(rv * fsub), 0), subdiv - 1))
-                    blk_cell[i] = (np.int64(min(max(fu, lo_u), hi_u)) * stride +
-                                   np.int64(min(max(fv, lo_v), hi_v)) + offset)
+                    blk_sub[i] = sub
+                    blk_cell[i] = cell
                 # 2. the point's K-set: table look-ups.
                 for i in range(m):
                     code = sub_code[np.uint32(blk_sub[i])]
@@ -373,18 +383,10 @@ if numba is not None:
                     x = q - n * hw
                     av = ab[n, 0, x]
                     bv = ab[n, 1, x]
-                    u = (av - o_u) * inv_grid
-                    v = (bv - o_v) * inv_grid
-                    fu = np.floor(u)
-                    fv = np.floor(v)
-                    si = min(max(np.int32((u - fu) * fsub), 0), subdiv - 1)
-                    sj = min(max(np.int32((v - fv) * fsub), 0), subdiv - 1)
-                    cu = np.int64(min(max(fu, lo_u), hi_u))
-                    cv = np.int64(min(max(fv, lo_v), hi_v))
-                    _solve_flagged(av, bv, si * subdiv + sj,
-                                   cu * stride + cv + offset, bins, all_bins,
-                                   lut, cand_row, cand, cand_pad, sigma,
-                                   scratch, best_d, best_i, idx_out, w_out, q)
+                    _, _, sub, cell = _position(av, bv, geo32, isub)
+                    _solve_flagged(av, bv, sub, cell, bins, all_bins, lut,
+                                   cand_row, cand, cand_pad, sigma, scratch,
+                                   best_d, best_i, idx_out, w_out, q)
                     if with_bin_weight:
                         pw_out[q] = bin_w[idx_out[q, 0]]
             return flagged
