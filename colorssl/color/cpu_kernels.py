@@ -9,8 +9,10 @@ loop (SIMD). It splits the pixels over ``torch.get_num_threads()`` Python
 threads; the kernel releases the GIL (numba ``nogil``), so no second threading
 runtime (OpenMP/TBB) is started next to torch's.
 
-The soft-encoding kernel (``soft_encode_cpu.py``) uses the same switch,
-decorator and thread split.
+The soft-encoding kernel (``soft_encode_cpu.py``) and the colour loss's
+kernels (``colorssl/models/losses/soft_target_nll_cpu.py``) use the same
+switch, decorator and thread split; this module also holds the helpers of
+the soft-encoding kernel (:func:`slp_vectorizer`, :func:`stack_array`).
 
 numba is optional: :func:`enabled` is False when it is not installed or when
 the environment variable ``COLORSSL_NUMBA=0`` is set, and the callers then use

@@ -406,9 +406,18 @@ def variant(ab: torch.Tensor,
     """What selects the compiled kernel besides the encoder's K and
     tables: the numba layout of the points array ('C', 'F' or 'A') and
     whether the bin weights are looked up in the kernel."""
-    flags = _points(ab).flags
-    layout = 'C' if flags.c_contiguous else 'F' if flags.f_contiguous else 'A'
-    return layout, bin_weight is not None and bin_weight.dtype == torch.float32
+    fused = bin_weight is not None and bin_weight.dtype == torch.float32
+    return _layout(ab.numpy() if ab.is_contiguous() else _points(ab)), fused
+
+
+def _layout(arr: np.ndarray) -> str:
+    """numba's layout of an array: 'C', 'F' or 'A'."""
+    flags = arr.flags
+    return 'C' if flags.c_contiguous else 'F' if flags.f_contiguous else 'A'
+
+
+# Kernel variants compiled (or loaded from numba's cache) in this process.
+_compiled = set()
 
 
 def soft_encode_cpu(ab: torch.Tensor, encoder,
@@ -455,8 +464,11 @@ def soft_encode_cpu(ab: torch.Tensor, encoder,
                       t['cand_row'], t['cand'], t['cand_pad'], bin_w, idx,
                       weight, pixel_w)
 
-    with cpu_kernels.slp_vectorizer():
-        work(0, 0)  # compiles for these argument types, if new
+    key = (kernel, _layout(arr))
+    if key not in _compiled:
+        with cpu_kernels.slp_vectorizer():
+            work(0, 0)  # compiles for these argument types
+        _compiled.add(key)
     cpu_kernels.run_split(work, total)
     out = (torch.from_numpy(idx), torch.from_numpy(weight))
     if fused:
