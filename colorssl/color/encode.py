@@ -565,9 +565,11 @@ class SoftEncoder(nn.Module):
             if self._kernel_ok.get(variant, True):
                 out = soft_encode_cpu.soft_encode_cpu(ab, self, bin_weight)
                 if variant not in self._kernel_ok:
-                    self._kernel_ok[variant] = self._agrees_with_torch_path(
-                        ab, out, bin_weight, variant)
-                if self._kernel_ok[variant]:
+                    agrees = self._agrees_with_torch_path(ab, out, bin_weight,
+                                                          variant)
+                    if agrees is not None:  # else: checked on a later input
+                        self._kernel_ok[variant] = agrees
+                if self._kernel_ok.get(variant, True):
                     # (N*H*W, K) each -> (N, K, H, W) views, (N*H*W,) ->
                     # (N, H, W).
                     return (out[0].view(n, h, w, k).permute(0, 3, 1, 2),
@@ -590,9 +592,10 @@ class SoftEncoder(nn.Module):
     def _agrees_with_torch_path(self, ab: Tensor, out: Tuple[Tensor, ...],
                                 bin_weight: Optional[Tensor],
                                 variant: Tuple[str, bool],
-                                num_points: int = 4096) -> bool:
+                                num_points: int = 4096) -> Optional[bool]:
         """Check a compiled kernel variant against the torch path, on up to
-        ``num_points`` points spread over its first input.
+        ``num_points`` points spread over its input; None when the input has
+        no point to compare (empty, or all far outside the bins).
 
         The kernel is compiled with LLVM's SLP vectorizer, which numba leaves
         off by default because some LLVM versions miscompiled with it; a
@@ -608,6 +611,8 @@ class SoftEncoder(nn.Module):
         idx = out[0].index_select(0, sel)
         weight = out[1].index_select(0, sel)
         near = torch.maximum(a.abs(), b.abs()) < 200
+        if not bool(near.any()):
+            return None
         pts = torch.stack([a, b], 1)[near].double()
         bins = self.bins.double()
 
