@@ -19,11 +19,11 @@ CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs', 'hnc')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
 # config name -> input size of the one-step training check
 TRAIN_STEP = {
-    'hnc-kd_resnet18_1xb128-cifar10mini.py': 32,
-    'plain_resnet18_1xb128-cifar10mini.py': 32,
-    'hnc-kd_resnet50_8xb32_in1k.py': 64,
-    'hnc-kd_resnet50_8xb8_cub.py': 64,
-    'hnc-kd_resnet50_8xb16_voc07.py': 64,
+    'hnc-kd_resnet18_1xb128-10e_cifar10mini.py': 32,
+    'plain_resnet18_1xb128-10e_cifar10mini.py': 32,
+    'hnc-kd_resnet50_8xb32-120e_in1k.py': 64,
+    'hnc-kd_resnet50_8xb8-100e_cub.py': 64,
+    'hnc-kd_resnet50_8xb16-20e_voc07.py': 64,
 }
 
 torch.set_num_threads(1)

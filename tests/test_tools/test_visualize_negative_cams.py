@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
-CONFIG = osp.join(ROOT, 'configs', 'hnc', 'hnc-kd_resnet18_1xb128-cifar10mini.py')
+CONFIG = osp.join(ROOT, 'configs', 'hnc', 'hnc-kd_resnet18_1xb128-10e_cifar10mini.py')
 
 
 def _load_tool():

@@ -76,7 +76,7 @@ def ckpts(tmp_path_factory):
                 'r50': 'colorization_resnet50_8xb32-200k_in1k.py',
                 'colornet': 'colorization_colornet_1xb40-450k_in1k.py',
                 'colornet-c16': 'colorization_colornet-c16_1xb32-2k_cifar10mini.py',
-                'r18': 'colorization_resnet18-w32_1xb16-1500i_camvidmini-raccoon.py',
+                'r18': 'colorization_resnet18-w32_1xb16-1.5k_camvidmini-raccoon.py',
             }[name]
             # the colour prior only sets non-persistent buffers of the head
             cache[name] = save_colorization_model(config, root / f'{name}.pth',
@@ -334,7 +334,7 @@ def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path):
                     '[(160,128)]']
     options.append(f'val_dataloader.dataset.data_root={tiny_voc0712}/')
     out = run_train(BENCH / 'mmdetection' /
-                    'faster-rcnn_r50-c4_colorization-pre_ms-18k_voc0712.py', tmp_path,
+                    'faster-rcnn_r50-c4_colorization-pre_8xb2-ms-18k_voc0712.py', tmp_path,
                     options)
     assert_loaded_all(out)
     # backbone (stages 1-3) and the res5 RoI head each loaded their part
@@ -356,7 +356,7 @@ def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
                'train_dataloader.dataset.pipeline.2.scale=(160,128)',
                'val_dataloader.dataset.pipeline.1.scale=(160,128)']
     out = run_train(BENCH / 'mmdetection' /
-                    'mask-rcnn_r50_fpn_colorization-pre_syncbn-1x_coco.py', tmp_path,
+                    'mask-rcnn_r50_fpn_colorization-pre_8xb2-syncbn-12e_coco.py', tmp_path,
                     options)
     assert_loaded_all(out)
     assert 'coco/segm_mAP' in out
@@ -388,8 +388,8 @@ def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
 # small real-data detection / segmentation (a few images of ../shared/data)
 # ----------------------------------------------------------------------------------
 @pytest.mark.parametrize('config,pretrained', [
-    ('faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-800i_raccoon.py', True),
-    ('faster-rcnn_r18-w32_fpn_random-init_1xb2-800i_raccoon.py', False),
+    ('faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-0.8k_raccoon.py', True),
+    ('faster-rcnn_r18-w32_fpn_random-init_1xb2-0.8k_raccoon.py', False),
 ])
 def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
     need_package('mmdet')
@@ -406,8 +406,8 @@ def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
 
 
 @pytest.mark.parametrize('config,pretrained', [
-    ('fcn_r18-w32-d16_colorization-pre_1xb4-800i_camvidmini-192x192.py', True),
-    ('fcn_r18-w32-d16_random-init_1xb4-800i_camvidmini-192x192.py', False),
+    ('fcn_r18-w32-d16_colorization-pre_1xb4-0.8k_camvidmini-192x192.py', True),
+    ('fcn_r18-w32-d16_random-init_1xb4-0.8k_camvidmini-192x192.py', False),
 ])
 def test_camvid_segmentation(config, pretrained, ckpts, tmp_path):
     need_package('mmseg')

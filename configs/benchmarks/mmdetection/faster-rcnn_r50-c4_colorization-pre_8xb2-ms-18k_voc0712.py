@@ -10,7 +10,7 @@
 # fails if any of its keys is missing from the checkpoint.
 #
 #   bash tools/dist_train.sh configs/benchmarks/mmdetection/\
-# faster-rcnn_r50-c4_colorization-pre_ms-18k_voc0712.py 8 --cfg-options \
+# faster-rcnn_r50-c4_colorization-pre_8xb2-ms-18k_voc0712.py 8 --cfg-options \
 #       model.backbone.init_cfg.checkpoint=CKPT \
 #       model.roi_head.shared_head.init_cfg.checkpoint=CKPT
 _base_ = 'mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py'

@@ -2,13 +2,13 @@
 # half-width ResNet-18 (output stride 16) on ../shared/data/camvid-mini (120 train / 40
 # val street scenes, 480x360), 11 classes (label 11 = unlabelled is ignored), mIoU on
 # the val split. The backbone comes from configs/colorization/
-# colorization_resnet18-w32_1xb16-1500i_camvidmini-raccoon.py (colorization on
+# colorization_resnet18-w32_1xb16-1.5k_camvidmini-raccoon.py (colorization on
 # camvid-mini + raccoon-voc *train* images, labels unused); its random-init twin is
-# fcn_r18-w32-d16_random-init_1xb4-800i_camvidmini-192x192.py. mmseg's ResNet with the
+# fcn_r18-w32-d16_random-init_1xb4-0.8k_camvidmini-192x192.py. mmseg's ResNet with the
 # plain stem (deep_stem=False) takes the colorization ResNet's conv1. Sized for a CPU.
 #
 #   python tools/train.py configs/benchmarks/mmsegmentation/\
-# fcn_r18-w32-d16_colorization-pre_1xb4-800i_camvidmini-192x192.py
+# fcn_r18-w32-d16_colorization-pre_1xb4-0.8k_camvidmini-192x192.py
 _base_ = [
     'mmseg::_base_/models/fcn_r50-d8.py',
     'mmseg::_base_/default_runtime.py',
@@ -33,7 +33,7 @@ model = dict(
         norm_cfg=norm_cfg,
         init_cfg=dict(
             type='ColorizationPretrained',
-            checkpoint='work_dirs/colorization_resnet18-w32_1xb16-1500i_camvidmini-'
+            checkpoint='work_dirs/colorization_resnet18-w32_1xb16-1.5k_camvidmini-'
             'raccoon/iter_1500.pth',
             prefix='backbone.',
             input='rgb',

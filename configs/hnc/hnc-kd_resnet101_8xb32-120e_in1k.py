@@ -2,6 +2,6 @@
 # 1000 classes, lambda=0.0065, SGD lr 0.1 (batch 256 = 8 GPUs x 32), momentum 0.9,
 # weight decay 1e-4, lr x0.1 every 30 epochs, 120 epochs (all from the ResNet-50
 # config, whose lambda is this ResNet-101 value).
-_base_ = './hnc-kd_resnet50_8xb32_in1k.py'
+_base_ = './hnc-kd_resnet50_8xb32-120e_in1k.py'
 
 model = dict(backbone=dict(depth=101))

@@ -1,8 +1,8 @@
 # Shared setting of the cifar10-mini runs (10 classes, 10k train / 2k val
 # 32x32 JPEGs in ImageNet-style class folders). A 3-stage ResNet-18 at width
 # 16 keeps it CPU-affordable and leaves an 8x8 map, so CAMs have 64 positions.
-# Not a stand-alone config: see hnc-kd_resnet18_1xb128-cifar10mini.py and
-# plain_resnet18_1xb128-cifar10mini.py.
+# Not a stand-alone config: see hnc-kd_resnet18_1xb128-10e_cifar10mini.py and
+# plain_resnet18_1xb128-10e_cifar10mini.py.
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)

@@ -1,15 +1,15 @@
 # Small-scale real-image detection for the transfer table (README): Faster R-CNN with
 # a half-width ResNet-18 FPN on ../shared/data/raccoon-voc (128 train / 32 val photos,
 # one class), bbox mAP@0.5 with the VOC07 11-point metric on the val split. The backbone
-# comes from configs/colorization/colorization_resnet18-w32_1xb16-1500i_camvidmini-
+# comes from configs/colorization/colorization_resnet18-w32_1xb16-1.5k_camvidmini-
 # raccoon.py (colorization on camvid-mini + raccoon-voc *train* images, labels
 # unused); its random-init twin is
-# faster-rcnn_r18-w32_fpn_random-init_1xb2-800i_raccoon.py.
+# faster-rcnn_r18-w32_fpn_random-init_1xb2-0.8k_raccoon.py.
 # Everything is trained (frozen_stages=-1, BN in train mode). Sized for a CPU: FPN
 # and heads at 128 channels, images resized to fit 600x400.
 #
 #   python tools/train.py configs/benchmarks/mmdetection/\
-# faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-800i_raccoon.py
+# faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-0.8k_raccoon.py
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     'mmdet::_base_/default_runtime.py',
@@ -27,7 +27,7 @@ model = dict(
         init_cfg=dict(
             _delete_=True,
             type='ColorizationPretrained',
-            checkpoint='work_dirs/colorization_resnet18-w32_1xb16-1500i_camvidmini-'
+            checkpoint='work_dirs/colorization_resnet18-w32_1xb16-1.5k_camvidmini-'
             'raccoon/iter_1500.pth',
             prefix='backbone.',
             input='rgb',

@@ -6,7 +6,7 @@
 # ColorizationPretrained folds the RGB -> L map into conv1 and fails on missing keys.
 #
 #   bash tools/dist_train.sh configs/benchmarks/mmdetection/\
-# mask-rcnn_r50_fpn_colorization-pre_syncbn-1x_coco.py 8 \
+# mask-rcnn_r50_fpn_colorization-pre_8xb2-syncbn-12e_coco.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=CKPT
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
