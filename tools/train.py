@@ -2,11 +2,15 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--auto-scale-lr] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+Checkpoints are written atomically and ``--resume`` falls back to the newest checkpoint
+that loads (a stock ``CheckpointHook`` is run as colorssl's ``SafeCheckpointHook``).
 """
 import argparse
 import os.path as osp
 
 import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
+from colorssl.utils.checkpoint_check import checkpoint_problem
 from colorssl.utils.config_checks import (add_common_args, apply_common_args,
                                           build_runner, load_config,
                                           registry_errors_named)
@@ -63,8 +67,19 @@ def merge_args(cfg, args):
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume checkpoint not found: {args.resume}')
+        problem = checkpoint_problem(args.resume)
+        if problem is not None:
+            raise RuntimeError(f'cannot resume from checkpoint {args.resume}: '
+                               f'{problem}')
         cfg.resume = True
         cfg.load_from = args.resume
+
+    # Crash-safe checkpoints and the --resume fallback for every config: a stock
+    # CheckpointHook becomes colorssl's SafeCheckpointHook (same arguments).
+    checkpoint_hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if checkpoint_hook is not None and checkpoint_hook.get('type') in (
+            'CheckpointHook', 'mmengine.CheckpointHook'):
+        checkpoint_hook['type'] = 'SafeCheckpointHook'
     return cfg
 
 

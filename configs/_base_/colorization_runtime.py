@@ -3,8 +3,12 @@ _base_ = 'mmpretrain::_base_/default_runtime.py'
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=10000, by_epoch=False,
-                    max_keep_ckpts=3))
+    # CheckpointHook + atomic writes and a --resume fallback to the newest good
+    # checkpoint (colorssl/engine/hooks/safe_checkpoint_hook.py).
+    checkpoint=dict(type='SafeCheckpointHook', interval=10000, by_epoch=False,
+                    max_keep_ckpts=3),
+    # Logs images LoadRGBImage(on_error='skip') skipped, summed over ranks.
+    skipped_images=dict(type='SkippedImagesHook', interval=50))
 custom_hooks = [
     dict(type='ColorizationVisualizationHook', interval=5000, num_samples=4)
 ]

@@ -5,8 +5,15 @@ An interrupted run resumed with ``--resume`` (latest checkpoint of the work dir)
 same logged losses (smoothed over 4 iterations, so the restored message-hub history
 matters too), same final weights. ``load_from`` and ``init_cfg=dict(type='Pretrained')``
 must load the weights of a full training checkpoint.
+
+When the newest checkpoint is damaged (cut short, deleted) or ``last_checkpoint`` is,
+``--resume`` falls back to the newest checkpoint that loads (SafeCheckpointHook, which
+tools/train.py puts in place of the stock CheckpointHook) and again ends with the
+weights of the uninterrupted run; ``--resume PATH`` with a damaged file stops with one
+line naming it.
 """
 import re
+import shutil
 
 import pytest
 import torch
@@ -20,10 +27,10 @@ STOP_AT = 4  # the interrupted run stops here (a checkpoint iteration)
 assert STOP_AT % CKPT_INTERVAL == 0 and STOP_AT < MAX_ITERS
 
 
-def _assert_continues_like(run_dir, reference_dir):
-    """``run_dir`` logged iterations STOP_AT+1..MAX_ITERS like ``reference_dir``."""
+def _assert_continues_like(run_dir, reference_dir, start=STOP_AT):
+    """``run_dir`` logged iterations start+1..MAX_ITERS like ``reference_dir``."""
     resumed, reference = train_records(run_dir), train_records(reference_dir)
-    assert sorted(resumed) == list(range(STOP_AT + 1, MAX_ITERS + 1))
+    assert sorted(resumed) == list(range(start + 1, MAX_ITERS + 1))
     for it in resumed:
         assert resumed[it]['lr'] == pytest.approx(reference[it]['lr'], rel=1e-9)
         assert resumed[it]['loss'] == pytest.approx(reference[it]['loss'],
@@ -39,12 +46,27 @@ def _assert_same_weights(ckpt_a, ckpt_b):
                                    msg=lambda m: f'{key}: {m}')
 
 
-def test_resume_latest_matches_uninterrupted_run(trained_run, image_root, tmp_path):
-    work_dir = tmp_path / 'work'
-    # An "interrupted" run: stopped after the checkpoint at STOP_AT.
+@pytest.fixture(scope='module')
+def interrupted_run(image_root, tmp_path_factory):
+    """The work dir of a run of TINY_CFG stopped after its checkpoint at STOP_AT."""
+    base = tmp_path_factory.mktemp('interrupted')
+    work_dir = base / 'work'
     run_tool(train_cmd(work_dir, *data_options(image_root),
-                       f'train_cfg.max_iters={STOP_AT}'), cwd=tmp_path)
+                       f'train_cfg.max_iters={STOP_AT}'), cwd=base)
     assert last_checkpoint(work_dir).endswith(f'iter_{STOP_AT}.pth')
+    return work_dir
+
+
+def _copy_run(src, dst):
+    """A copy of the work dir ``src`` whose ``last_checkpoint`` names its own file."""
+    shutil.copytree(src, dst)
+    (dst / 'last_checkpoint').write_text(str(dst / f'iter_{STOP_AT}.pth'))
+    return dst
+
+
+def test_resume_latest_matches_uninterrupted_run(trained_run, interrupted_run,
+                                                 image_root, tmp_path):
+    work_dir = _copy_run(interrupted_run, tmp_path / 'work')
 
     proc = run_tool(train_cmd(work_dir, '--resume', *data_options(image_root)),
                     cwd=tmp_path)
@@ -75,6 +97,59 @@ def test_resume_from_path_matches_uninterrupted_run(trained_run, image_root,
     _assert_continues_like(resumed, reference_run)
     _assert_same_weights(reference / f'iter_{MAX_ITERS}.pth',
                          work_dir / f'iter_{MAX_ITERS}.pth')
+
+
+@pytest.mark.parametrize('damage,start', [
+    ('truncate', CKPT_INTERVAL),  # a crash or full disk while writing iter_4.pth
+    ('delete', CKPT_INTERVAL),
+    ('cut_record', STOP_AT),  # last_checkpoint itself cut short: iter_4.pth is fine
+])
+def test_resume_falls_back_to_newest_good_checkpoint(trained_run, interrupted_run,
+                                                     image_root, tmp_path, damage,
+                                                     start):
+    work_dir = _copy_run(interrupted_run, tmp_path / 'work')
+    newest = work_dir / f'iter_{STOP_AT}.pth'
+    record = work_dir / 'last_checkpoint'
+    if damage == 'truncate':
+        newest.write_bytes(newest.read_bytes()[:newest.stat().st_size // 3])
+        reason = 'not a complete checkpoint'
+    elif damage == 'delete':
+        newest.unlink()
+        reason = 'file not found'
+    else:
+        record.write_text(record.read_text()[:-8])  # '.../work/it': no such file
+        reason = 'file not found'
+
+    proc = run_tool(train_cmd(work_dir, '--resume', *data_options(image_root)),
+                    cwd=tmp_path)
+    named = str(newest) if damage != 'cut_record' else str(newest)[:-8]
+    assert (f'--resume: the latest checkpoint {named} (named by {record}) cannot be '
+            f'loaded: {reason}') in proc.stdout
+    assert (f'--resume: resuming from {work_dir / f"iter_{start}.pth"} instead, the '
+            'newest checkpoint') in proc.stdout
+    assert f'resumed epoch: 0, iter: {start}' in proc.stdout
+    assert last_checkpoint(work_dir) == str(work_dir / f'iter_{MAX_ITERS}.pth')
+
+    reference = trained_run['work_dir']
+    (reference_run, ) = run_dirs(reference)
+    resumed = run_dirs(work_dir)[-1]
+    _assert_continues_like(resumed, reference_run, start)
+    _assert_same_weights(reference / f'iter_{MAX_ITERS}.pth',
+                         work_dir / f'iter_{MAX_ITERS}.pth')
+
+
+def test_resume_from_damaged_path_names_the_file(interrupted_run, image_root,
+                                                 tmp_path):
+    bad = tmp_path / 'iter_4.pth'
+    good = interrupted_run / f'iter_{STOP_AT}.pth'
+    bad.write_bytes(good.read_bytes()[:good.stat().st_size // 3])
+    proc = run_tool(train_cmd(tmp_path / 'work', '--resume', bad,
+                              *data_options(image_root)),
+                    cwd=tmp_path, expect_ok=False)
+    assert proc.returncode != 0
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith(f'RuntimeError: cannot resume from checkpoint {bad}: '
+                           'not a complete checkpoint'), last
 
 
 def _tiny_cfg(image_root):

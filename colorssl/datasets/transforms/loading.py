@@ -1,7 +1,9 @@
 """Load any still-image file as 8-bit RGB, with an explicit policy for bad files."""
+import weakref
 from typing import Optional
 
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
 from mmpretrain.registry import TRANSFORMS
@@ -42,6 +44,19 @@ def read_rgb(path: str) -> np.ndarray:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
+# Skip counters: one slot for the main process and one per DataLoader worker (worker
+# ids beyond the last slot share slots), in shared memory, so that the main process
+# sees the skips of its workers (forked or spawned: torch shares the storage).
+_COUNTER_SLOTS = 64
+_LOADERS = weakref.WeakSet()  # every LoadRGBImage of this process
+
+
+def skipped_image_count() -> int:
+    """Images skipped so far by every ``LoadRGBImage(on_error='skip')`` of this
+    process and of its DataLoader workers (each skip of a file counts once)."""
+    return sum(loader.num_skipped for loader in list(_LOADERS))
+
+
 @TRANSFORMS.register_module()
 class LoadRGBImage(BaseTransform):
     """Load ``results['img_path']`` as uint8 RGB (H, W, 3).
@@ -54,7 +69,10 @@ class LoadRGBImage(BaseTransform):
         on_error (str): ``'raise'`` (default): a corrupt or truncated file raises an
             error naming it. ``'skip'``: the sample is dropped (the dataset then
             draws another one), a warning names the file and the running count of
-            skipped files in this process.
+            skipped files in this process. The counts of all DataLoader workers reach
+            the main process (:func:`skipped_image_count`);
+            :class:`colorssl.engine.hooks.SkippedImagesHook` logs them summed over
+            ranks. A file drawn again is counted again.
 
     Added keys: ``img``, ``img_shape``, ``ori_shape``.
     """
@@ -64,7 +82,20 @@ class LoadRGBImage(BaseTransform):
             raise ValueError("LoadRGBImage.on_error must be 'raise' or 'skip', got "
                              f'{on_error!r}')
         self.on_error = on_error
-        self.num_skipped = 0
+        self._skips = torch.zeros(_COUNTER_SLOTS, dtype=torch.int64).share_memory_()
+        _LOADERS.add(self)
+
+    @property
+    def num_skipped(self) -> int:
+        """Files skipped by this transform in this process and its workers."""
+        return int(self._skips.sum())
+
+    def _count_skip(self) -> int:
+        """Count one skip in this process's slot; return this process's count."""
+        worker = torch.utils.data.get_worker_info()
+        slot = 0 if worker is None else 1 + worker.id % (_COUNTER_SLOTS - 1)
+        self._skips[slot] += 1
+        return int(self._skips[slot])
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
@@ -74,10 +105,10 @@ class LoadRGBImage(BaseTransform):
             if self.on_error == 'raise':
                 raise OSError(f'{err} (set on_error=\'skip\' in LoadRGBImage to skip '
                               'unreadable files)') from err
-            self.num_skipped += 1
+            count = self._count_skip()
             MMLogger.get_current_instance().warning(
                 f'LoadRGBImage skipped unreadable file {path} '
-                f'({self.num_skipped} skipped so far in this process): {err}')
+                f'({count} skipped so far in this process): {err}')
             return None
         results['img'] = img
         results['img_shape'] = img.shape[:2]

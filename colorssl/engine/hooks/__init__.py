@@ -1,4 +1,7 @@
 from .colorization_visualization_hook import ColorizationVisualizationHook, triptychs
 from .pretrained_check_hook import PretrainedCheckHook
+from .safe_checkpoint_hook import SafeCheckpointHook
+from .skipped_images_hook import SkippedImagesHook
 
-__all__ = ['ColorizationVisualizationHook', 'triptychs', 'PretrainedCheckHook']
+__all__ = ['ColorizationVisualizationHook', 'triptychs', 'PretrainedCheckHook',
+           'SafeCheckpointHook', 'SkippedImagesHook']
