@@ -7,9 +7,14 @@ mmseg. They call :func:`load_config` and :func:`build_runner` so a user gets:
 * a config that uses a colorssl type without ``custom_imports`` -> ``ValueError`` naming
   the types and the exact line to add (stock OpenMMLab tools would otherwise fail with
   a bare registry ``KeyError``);
-* an unknown ``type`` -> ``KeyError`` naming the type, the config file and what to check.
+* an unknown ``type`` -> ``KeyError`` naming the type, the config file and what to
+  check;
+* a detection / segmentation config without mmdet / mmsegmentation installed ->
+  ``ImportError`` naming the colorssl extra that brings it (``colorssl[det]``,
+  ``colorssl[seg]``).
 """
 import contextlib
+import importlib.util
 import os.path as osp
 import re
 from typing import Iterable, List, Optional, Set
@@ -23,8 +28,6 @@ CUSTOM_IMPORTS_HINT = ("custom_imports = dict(imports=['colorssl'], "
 def colorssl_type_names() -> Set[str]:
     """Names of every class colorssl registered in the OpenMMLab registries
     (mmengine's root registries and those of mmpretrain, mmdet and mmseg)."""
-    import importlib
-
     import colorssl  # noqa: F401  (registers the modules)
     from mmengine.registry import Registry
 
@@ -77,13 +80,79 @@ def check_custom_imports(cfg: Config, filename: str) -> None:
             f'Add this line to the config:\n    {CUSTOM_IMPORTS_HINT}')
 
 
-def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config file, merge ``--cfg-options`` and check its imports."""
+#: Optional OpenMMLab packages: import name -> (pip distribution, colorssl extra).
+OPTIONAL_PACKAGES = {
+    'mmdet': ('mmdet', 'det'),
+    'mmseg': ('mmsegmentation', 'seg'),
+}
+
+
+def is_available(module: str) -> bool:
+    """Whether ``module`` can be imported here (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_extra_error(module: str, needed_by: str) -> ImportError:
+    """The error for a use of optional ``module`` (a key of
+    :data:`OPTIONAL_PACKAGES`) that is not installed, naming the extra."""
+    dist, extra = OPTIONAL_PACKAGES[module]
+    return ImportError(
+        f"{needed_by} needs {dist}, which is not installed in this environment: "
+        f"pip install 'colorssl[{extra}]' (or 'colorssl[all]'); "
+        'bash tools/setup_env.sh sets up the full stack')
+
+
+def _package_of_scope(scope: str) -> Optional[str]:
+    """``'mmdet'`` for ``'mmdet'`` or ``'mmdet.models'``; None for others."""
+    return next((m for m in OPTIONAL_PACKAGES if scope.split('.')[0] == m), None)
+
+
+def check_extras(cfg: Config, filename: str) -> None:
+    """Raise :func:`missing_extra_error` when ``cfg`` needs mmdet or mmseg
+    (its ``default_scope``, or a ``type='mmdet.X'`` / ``'mmseg.X'``) and that
+    package is not installed."""
+    needed = {}
+    scope = cfg.get('default_scope')
+    if isinstance(scope, str) and _package_of_scope(scope):
+        needed.setdefault(_package_of_scope(scope), f"default_scope={scope!r}")
+    for obj_type in _iter_types(cfg._cfg_dict.to_dict()):
+        module = _package_of_scope(obj_type) if '.' in obj_type else None
+        if module:
+            needed.setdefault(module, f'type={obj_type!r}')
+    for module, why in sorted(needed.items()):
+        if not is_available(module):
+            raise missing_extra_error(module, f'{filename} ({why})')
+
+
+def read_config(filename: str) -> Config:
+    """``Config.fromfile`` with a missing file or a missing optional package
+    (an ``mmdet::`` / ``mmseg::`` base config, a detection default scope)
+    reported by name."""
     if not osp.isfile(filename):
         raise FileNotFoundError(
             f'config file not found: {filename!r} (expected a path to a .py config, '
             'e.g. configs/colorization/...)')
-    cfg = Config.fromfile(filename)
+    try:
+        cfg = Config.fromfile(filename)
+    except ModuleNotFoundError as err:
+        # mmengine, for a ``_base_`` in an uninstalled package: "<dist> is not
+        # installed, please install <dist> manually"
+        module = next((m for m, (dist, _) in OPTIONAL_PACKAGES.items()
+                       if str(err).startswith(f'{dist} is not installed')), None)
+        if module is None:
+            raise
+        raise missing_extra_error(module, f'{filename} (a base config)') from err
+    check_extras(cfg, filename)
+    return cfg
+
+
+def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config file (:func:`read_config`), merge ``--cfg-options`` and
+    check its imports."""
+    cfg = read_config(filename)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     check_custom_imports(cfg, filename)
@@ -174,7 +243,8 @@ def apply_common_args(cfg: Config, args) -> Config:
 
 
 __all__: List[str] = [
-    'CUSTOM_IMPORTS_HINT', 'colorssl_type_names', 'check_custom_imports',
+    'CUSTOM_IMPORTS_HINT', 'OPTIONAL_PACKAGES', 'is_available', 'missing_extra_error',
+    'check_extras', 'read_config', 'colorssl_type_names', 'check_custom_imports',
     'load_config', 'explain_registry_error', 'build_runner', 'registry_errors_named',
     'add_common_args', 'apply_common_args'
 ]

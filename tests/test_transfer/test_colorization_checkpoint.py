@@ -32,7 +32,8 @@ def test_not_a_colorization_model(tmp_path):
         load_colorization_checkpoint(path)
     path = write_colorization_ckpt(tmp_path / 'nohead.pth', net, TINY_RESNET,
                                    with_head=False)
-    with pytest.raises(ValueError, match=r"no 'head.conv_seg.\*' keys.*\['backbone.'\]"):
+    with pytest.raises(ValueError,
+                       match=r"no 'head.conv_seg.\*' keys.*\['backbone.'\]"):
         load_colorization_checkpoint(path)
 
 

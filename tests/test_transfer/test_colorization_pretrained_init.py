@@ -30,7 +30,8 @@ def test_loads_every_key_converted_and_keeps_residual_bns(tiny_resnet_ckpt):
     model = build_classifier(path)
     assert model.backbone.zero_init_residual  # mmpretrain's default
     model.init_weights()
-    expected, _ = convert_colorization_backbone(load_colorization_checkpoint(path), 'rgb')
+    expected, _ = convert_colorization_backbone(
+        load_colorization_checkpoint(path), 'rgb')
     got = model.backbone.state_dict()
     assert set(got) == set(expected)
     for key, value in expected.items():

@@ -17,7 +17,8 @@ def test_writes_prefixed_converted_state_and_meta(tiny_resnet_ckpt, tmp_path, ca
     meta = out['meta']['colorssl_converted']
     assert meta['input'] == 'rgb' and meta['offset_into'] == 'bn1.running_mean'
     assert (meta['l_cent'], meta['l_norm']) == (48., 2.)
-    expected, _ = convert_colorization_backbone(load_colorization_checkpoint(src), 'rgb')
+    expected, _ = convert_colorization_backbone(
+        load_colorization_checkpoint(src), 'rgb')
     assert list(out['state_dict']) == ['backbone.' + k for k in expected]
     for key, value in expected.items():
         torch.testing.assert_close(out['state_dict']['backbone.' + key], value)

@@ -5,7 +5,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from skimage.color import rgb2lab
 
-from colorssl.models.transfer import fit_srgb_to_lightness, fold_l_into_rgb_conv, gray_fit
+from colorssl.models.transfer import (fit_srgb_to_lightness, fold_l_into_rgb_conv,
+                                      gray_fit)
 
 
 def np_conv(x, w, b=None, pad=0):

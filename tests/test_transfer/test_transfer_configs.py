@@ -180,7 +180,8 @@ def test_resnet50_linear_probe_in1k(tiny_imagenet, ckpts, tmp_path):
     assert_loaded_all(out)
     assert 'accuracy/top1' in out
     # the probe is linear: the frozen backbone leaves training as it came in
-    expected, _ = convert_colorization_backbone(load_colorization_checkpoint(ckpt), 'rgb')
+    expected, _ = convert_colorization_backbone(
+        load_colorization_checkpoint(ckpt), 'rgb')
     state = saved_state(tmp_path)
     for key, value in expected.items():
         torch.testing.assert_close(state['backbone.' + key], value, msg=key)
@@ -205,7 +206,8 @@ def test_colornet_multilayer_probe_in1k(tiny_imagenet, ckpts, tmp_path):
         torch.testing.assert_close(state['backbone.' + key], source['backbone.' + key])
 
 
-CIFAR_SHRINK = ['train_dataloader.dataset.indices=4', 'val_dataloader.dataset.indices=4',
+CIFAR_SHRINK = ['train_dataloader.dataset.indices=4',
+                'val_dataloader.dataset.indices=4',
                 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
                 'default_hooks.logger.interval=1',
                 'default_hooks.checkpoint.interval=1000',
@@ -236,8 +238,9 @@ def test_cifar10mini_probes(config, pretrained, ckpts, tmp_path):
 # ----------------------------------------------------------------------------------
 VOC_XML = """<annotation><size><width>{w}</width><height>{h}</height><depth>3</depth>
 </size>{objects}</annotation>"""
-VOC_OBJ = """<object><name>{name}</name><difficult>0</difficult><bndbox><xmin>{x1}</xmin>
-<ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"""
+VOC_OBJ = """<object><name>{name}</name><difficult>0</difficult><bndbox>
+<xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax>
+</bndbox></object>"""
 
 
 def write_voc_detection(root, year, splits, classes, rng, size=(160, 128)):
@@ -334,8 +337,8 @@ def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path):
                     '[(160,128)]']
     options.append(f'val_dataloader.dataset.data_root={tiny_voc0712}/')
     out = run_train(BENCH / 'mmdetection' /
-                    'faster-rcnn_r50-c4_colorization-pre_8xb2-ms-18k_voc0712.py', tmp_path,
-                    options)
+                    'faster-rcnn_r50-c4_colorization-pre_8xb2-ms-18k_voc0712.py',
+                    tmp_path, options)
     assert_loaded_all(out)
     # backbone (stages 1-3) and the res5 RoI head each loaded their part
     assert re.search(r'loaded \d+/\d+ keys of ResNet', out)
@@ -356,8 +359,8 @@ def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
                'train_dataloader.dataset.pipeline.2.scale=(160,128)',
                'val_dataloader.dataset.pipeline.1.scale=(160,128)']
     out = run_train(BENCH / 'mmdetection' /
-                    'mask-rcnn_r50_fpn_colorization-pre_8xb2-syncbn-12e_coco.py', tmp_path,
-                    options)
+                    'mask-rcnn_r50_fpn_colorization-pre_8xb2-syncbn-12e_coco.py',
+                    tmp_path, options)
     assert_loaded_all(out)
     assert 'coco/segm_mAP' in out
 

@@ -1,7 +1,8 @@
 """Convert a colorization checkpoint into a checkpoint of stock backbone weights.
 
     python tools/model_converters/colorization_to_backbone.py SRC DST \
-        [--input rgb|gray|l] [--mean 123.675 116.28 103.53] [--std 58.395 57.12 57.375] \
+        [--input rgb|gray|l] [--mean 123.675 116.28 103.53] \
+        [--std 58.395 57.12 57.375] \
         [--channel-order rgb|bgr] [--prefix backbone.] [--check-config CONFIG]
 
 SRC is a checkpoint of a ``Colorization`` model (its backbone saw ``(L - l_cent) /
@@ -23,13 +24,12 @@ import os
 import os.path as osp
 import sys
 
-import torch
-
 import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
 from colorssl.models.transfer import (IMAGENET_MEAN, IMAGENET_STD, check_loadable,
                                       convert_colorization_backbone, format_report,
                                       load_colorization_checkpoint)
 from colorssl.models.transfer.colorization_checkpoint import CONVERTED_META_KEY
+from colorssl.utils.atomic_io import atomic_torch_save
 
 
 def parse_args(argv=None):
@@ -60,9 +60,10 @@ def parse_args(argv=None):
 
 def build_backbone(config: str):
     """Build ``model.backbone`` of a config in its default scope (without weights)."""
-    from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
-    cfg = Config.fromfile(config)
+
+    from colorssl.utils.config_checks import read_config
+    cfg = read_config(config)  # names the colorssl extra a det/seg config needs
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     if 'backbone' not in cfg.get('model', {}):
         raise KeyError(f'{config}: no model.backbone to check against')
@@ -93,7 +94,7 @@ def main(argv=None):
     out = convert(args)
     dst_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(dst_dir, exist_ok=True)
-    torch.save(out, args.dst)
+    atomic_torch_save(out, args.dst)  # a crash leaves no half-written file
     info = out['meta'][CONVERTED_META_KEY]
     print(f"wrote {args.dst}: {len(out['state_dict'])} tensors, stem {info['stem']} "
           f"for input={info['input']!r}"

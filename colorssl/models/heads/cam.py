@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from colorssl.models.losses.hnc_loss import select_negatives
+from ..utils.negative_selection import select_negatives
 
 _MAP_HINT = (
     'HNC needs the spatial feature map before global pooling: set '

@@ -15,7 +15,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from colorssl.models.losses.hnc_loss import positive_mask, select_negatives
+from ..utils.negative_selection import positive_mask, select_negatives
 from .cam import class_activation_maps, negative_cam_stats, to_spatial_map
 
 #: Name of the DataSample field holding the per-sample negative-CAM statistics.
@@ -23,16 +23,40 @@ NEG_CAM_STATS_FIELD = 'neg_cam_stats'
 
 
 class HNCHeadMixin:
-    """Mixin for a linear head with an ``fc`` layer and ``num_classes``.
+    """Mixin for a stock mmpretrain linear head (``fc``, ``num_classes``).
 
-    Subclasses call :meth:`_init_hnc` at the end of ``__init__`` and set
-    ``_multi_label``.
+    Put it first in the bases, e.g. ``class H(HNCHeadMixin, LinearClsHead)``,
+    and set ``_multi_label``: ``__init__``, ``loss`` and ``predict`` come from
+    here, everything else from the stock head.
+
+    Args:
+        num_classes (int): Number of categories.
+        in_channels (int): Channels C of the input feature map.
+        hnc_loss (dict, optional): Config of the HNC loss, e.g.
+            ``dict(type='HNCLoss', k=100, mode='kd', loss_weight=0.0065)``.
+            None trains with the classification loss only (the plain
+            baseline, still reporting CAM statistics). Defaults to None.
+        cam_stats_k (int, optional): Negatives per sample for the evaluation
+            statistics; 0 disables them. Defaults to ``hnc_loss.k``, or
+            ``min(5, num_classes - 1)`` without HNC.
+        num_extra_tokens (int): Leading non-patch tokens to drop when the
+            backbone returns raw ViT tokens (N, L, C). Defaults to 1.
+        **kwargs: The stock head's other arguments (``loss``, ``topk``,
+            ``init_cfg``, ...).
     """
 
+    #: Whether ``gt_label`` holds several classes per sample.
     _multi_label = False
 
-    def _init_hnc(self, hnc_loss: Optional[dict], cam_stats_k: Optional[int],
-                  num_extra_tokens: int) -> None:
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 hnc_loss: Optional[dict] = None,
+                 cam_stats_k: Optional[int] = None,
+                 num_extra_tokens: int = 1,
+                 **kwargs):
+        super().__init__(
+            num_classes=num_classes, in_channels=in_channels, **kwargs)
         if hnc_loss is not None and not isinstance(hnc_loss, nn.Module):
             hnc_loss = MODELS.build(hnc_loss)
         if hnc_loss is not None:
@@ -131,8 +155,22 @@ class HNCHeadMixin:
             share = (pos * valid).sum() / valid.sum().clamp(min=1)
         return {'loss_hnc': loss, 'hnc_neg_pos_share': share}
 
-    def _loss_with_hnc(self, feats, data_samples: List[DataSample],
-                       **kwargs) -> dict:
+    def loss(self, feats: Tuple[Tensor], data_samples: List[DataSample],
+             **kwargs) -> dict:
+        """Classification loss (``loss``) plus ``loss_hnc``.
+
+        Args:
+            feats (tuple[Tensor]): Backbone outputs; the last one is a
+                (N, C, H, W) map or (N, L, C) tokens.
+            data_samples (List[DataSample]): With ``gt_label`` or
+                ``gt_score``.
+            **kwargs: Passed to the stock head's classification loss.
+
+        Returns:
+            dict[str, Tensor]: The stock head's losses (``loss``, optional
+            accuracies), ``loss_hnc`` (when ``hnc_loss`` is set) and
+            ``hnc_neg_pos_share`` (logged, not a loss).
+        """
         feat_map = self.feature_map(feats)
         cls_score = self.fc(feat_map.mean(dim=(2, 3)))
         # Validates label ranges before the classification loss sees them.
@@ -143,7 +181,24 @@ class HNCHeadMixin:
         return losses
 
     # ------------------------------------------------------------- prediction
-    def _predict_with_stats(self, feats, data_samples) -> List[DataSample]:
+    def predict(
+        self,
+        feats: Tuple[Tensor],
+        data_samples: Optional[List[Optional[DataSample]]] = None
+    ) -> List[DataSample]:
+        """The stock head's predictions, plus ``neg_cam_stats`` with GT.
+
+        Args:
+            feats (tuple[Tensor]): Backbone outputs, as in :meth:`loss`.
+            data_samples (List[DataSample], optional): When every sample has
+                ``gt_label`` or ``gt_score`` (and ``cam_stats_k > 0``), each
+                prediction gets the per-sample negative-CAM statistics of
+                :func:`~colorssl.models.heads.cam.negative_cam_stats` in its
+                ``neg_cam_stats`` field.
+
+        Returns:
+            List[DataSample]: One per sample.
+        """
         feat_map = self.feature_map(feats)
         cls_score = self.fc(feat_map.mean(dim=(2, 3)))
         predictions = self._get_predictions(cls_score, data_samples)

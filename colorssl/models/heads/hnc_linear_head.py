@@ -1,10 +1,6 @@
 """Single-label linear head with the Homogeneous Negative CAM loss."""
-from typing import List, Optional, Tuple
-
 from mmpretrain.models.heads import LinearClsHead
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
-from torch import Tensor
 
 from .hnc_head_mixin import HNCHeadMixin
 
@@ -24,56 +20,9 @@ class HNCLinearClsHead(HNCHeadMixin, LinearClsHead):
     statistics in each DataSample's ``neg_cam_stats`` field for
     ``NegativeCAMMetric``.
 
-    Args:
-        num_classes (int): Number of categories.
-        in_channels (int): Channels C of the input feature map.
-        hnc_loss (dict, optional): Config of the HNC loss, e.g.
-            ``dict(type='HNCLoss', k=100, mode='kd', loss_weight=0.0065)``.
-            None trains with the classification loss only (the plain
-            baseline, still reporting CAM statistics). Defaults to None.
-        cam_stats_k (int, optional): Negatives per sample for the evaluation
-            statistics; 0 disables them. Defaults to ``hnc_loss.k``, or
-            ``min(5, num_classes - 1)`` without HNC.
-        num_extra_tokens (int): Leading non-patch tokens to drop when the
-            backbone returns raw ViT tokens (N, L, C). Defaults to 1.
-        **kwargs: ``loss``, ``topk``, ``cal_acc``, ``init_cfg`` as in
-            ``LinearClsHead``.
+    Args: ``num_classes``, ``in_channels``, ``hnc_loss``, ``cam_stats_k`` and
+    ``num_extra_tokens`` as in :class:`HNCHeadMixin`; ``loss``, ``topk``,
+    ``cal_acc``, ``init_cfg`` as in ``LinearClsHead``.
     """
 
     _multi_label = False
-
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 hnc_loss: Optional[dict] = None,
-                 cam_stats_k: Optional[int] = None,
-                 num_extra_tokens: int = 1,
-                 **kwargs):
-        super().__init__(num_classes=num_classes, in_channels=in_channels,
-                         **kwargs)
-        self._init_hnc(hnc_loss, cam_stats_k, num_extra_tokens)
-
-    def loss(self, feats: Tuple[Tensor], data_samples: List[DataSample],
-             **kwargs) -> dict:
-        """Classification loss (``loss``) plus ``loss_hnc``.
-
-        Args:
-            feats (tuple[Tensor]): Backbone outputs; the last one is a
-                (N, C, H, W) map or (N, L, C) tokens.
-            data_samples (List[DataSample]): With ``gt_label`` or
-                ``gt_score``.
-
-        Returns:
-            dict[str, Tensor]: ``loss``, ``loss_hnc`` (when ``hnc_loss`` is
-            set), ``hnc_neg_pos_share`` (logged only) and the optional
-            accuracies.
-        """
-        return self._loss_with_hnc(feats, data_samples, **kwargs)
-
-    def predict(
-        self,
-        feats: Tuple[Tensor],
-        data_samples: Optional[List[Optional[DataSample]]] = None
-    ) -> List[DataSample]:
-        """Predictions as ``LinearClsHead``, plus ``neg_cam_stats``."""
-        return self._predict_with_stats(feats, data_samples)

@@ -51,7 +51,9 @@ class MultiLayerLinearClsHead(BaseModule):
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Linear',
                                                  std=0.01)):
         super().__init__(init_cfg=init_cfg)
-        in_channels = [in_channels] if isinstance(in_channels, int) else list(in_channels)
+        if isinstance(in_channels, int):
+            in_channels = [in_channels]
+        in_channels = list(in_channels)
         if not in_channels or any(not isinstance(c, int) or c < 1 for c in in_channels):
             raise ValueError('MultiLayerLinearClsHead: in_channels must be a list of '
                              f'positive ints, got {in_channels!r}')
@@ -110,7 +112,8 @@ class MultiLayerLinearClsHead(BaseModule):
     def predict(self, feats: Sequence[torch.Tensor],
                 data_samples: Optional[List[Optional[DataSample]]] = None
                 ) -> List[DataSample]:
-        scores = torch.stack([s.softmax(dim=1) for s in self(feats)], dim=1)  # (N, L, K)
+        # (N, L, K)
+        scores = torch.stack([s.softmax(dim=1) for s in self(feats)], dim=1)
         if data_samples is None:
             data_samples = [None] * scores.size(0)
         results = []

@@ -7,8 +7,8 @@ Three steps, each a function with errors that name keys and expectations:
   scaling the backbone was trained with from the config's data preprocessor;
 * :func:`convert_colorization_backbone` re-targets the first conv (the "stem") from the
   centred L channel to normalised RGB (or gray) pixels (:mod:`.stem_fold`);
-* :func:`compare_state_dict` / :func:`check_loadable` compare the result with the keys and
-  shapes a target module expects and raise when any target key would stay random.
+* :func:`compare_state_dict` / :func:`check_loadable` compare the result with the keys
+  and shapes a target module expects and raise when any target key would stay random.
 """
 import os.path as osp
 import re
@@ -18,6 +18,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from .state_dict_keys import checkpoint_tensors, key_groups, strip_prefix
 from .stem_fold import fit_srgb_to_lightness, fold_l_into_rgb_conv, gray_fit
 
 #: Mean and std (pixel units) of the stock ImageNet RGB normalisation.
@@ -91,10 +92,6 @@ def _short_list(keys: Sequence, limit: int = 12) -> str:
     return text
 
 
-def _prefix_groups(keys) -> List[str]:
-    return sorted({k.split('.')[0] + '.' for k in keys})
-
-
 def _read_cfg(meta: dict, filename: str):
     """The training config stored by mmengine in ``meta['cfg']``, or None."""
     text = meta.get('cfg') if isinstance(meta, dict) else None
@@ -156,12 +153,10 @@ def load_colorization_checkpoint(filename: str,
     if isinstance(meta, dict) and CONVERTED_META_KEY in meta:
         raise ValueError(
             f'{filename} was already converted by colorization_to_backbone.py (its '
-            f"stem takes {meta[CONVERTED_META_KEY].get('input')!r} input): load it with "
-            "init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.'), "
-            "not 'ColorizationPretrained'")
-    state = ckpt.get('state_dict', ckpt)
-    state = OrderedDict((k[7:] if k.startswith('module.') else k, v)
-                        for k, v in state.items() if isinstance(v, Tensor))
+            f"stem takes {meta[CONVERTED_META_KEY].get('input')!r} input): load it "
+            "with init_cfg=dict(type='Pretrained', checkpoint=..., "
+            "prefix='backbone.'), not 'ColorizationPretrained'")
+    state = checkpoint_tensors(ckpt)
     cfg = _read_cfg(meta, filename)
     if cfg is not None:
         model_type = _model_type(cfg)
@@ -173,13 +168,12 @@ def load_colorization_checkpoint(filename: str,
         raise ValueError(
             f'{filename} is not a colorization checkpoint: it has no '
             "'head.conv_seg.*' keys (the ColorizationHead's ab-bin classifier); its "
-            f'keys start with {_prefix_groups(state)}')
-    backbone = OrderedDict((k[len(prefix):], v) for k, v in state.items()
-                           if k.startswith(prefix))
+            f'keys start with {key_groups(state)}')
+    backbone = strip_prefix(state, prefix)
     if not backbone:
         raise ValueError(
             f'{filename}: prefix {prefix!r} matches no key; the checkpoint\'s keys '
-            f"start with {_prefix_groups(state)} (a Colorization model's backbone is "
+            f"start with {key_groups(state)} (a Colorization model's backbone is "
             "under 'backbone.')")
 
     if l_cent is None or l_norm is None:
@@ -303,7 +297,8 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
         state[stem.bias] = bias + offset
         info['offset_into'] = stem.bias
     else:
-        # BN(z_L) = BN'(z_rgb) with z_L = z_rgb + offset and running_mean' = rm - offset.
+        # BN(z_L) = BN'(z_rgb) with z_L = z_rgb + offset and
+        # running_mean' = rm - offset.
         state[stem.running_mean] = state[stem.running_mean] - offset
         info['offset_into'] = stem.running_mean
     info.update(mean=mean, std=std, channel_order=channel_order,
@@ -323,7 +318,8 @@ def compare_state_dict(expected: Dict[str, Tensor],
     unexpected = sorted(k for k in state_dict if k not in expected)
     mismatched = sorted((k, shape(state_dict[k]), shape(expected[k]))
                         for k in expected
-                        if k in state_dict and shape(state_dict[k]) != shape(expected[k]))
+                        if k in state_dict
+                        and shape(state_dict[k]) != shape(expected[k]))
     return KeyReport(missing, unexpected, mismatched)
 
 
@@ -355,8 +351,9 @@ def _stem_hint(report: KeyReport, expected: Dict[str, Tensor],
         return (f'\nThe module has a deep stem ({", ".join(target_deep)}: three 3x3 '
                 f'convs, e.g. ResNetV1c/ResNetV1d) but the checkpoint has a single '
                 f'conv1.weight {shape}. Use a backbone whose stem matches the '
-                "colorization ResNet: type='ResNet' with deep_stem=False in mmdet/mmseg "
-                "(not 'ResNetV1c'/'ResNetV1d') or type='mmpretrain.ResNet'.")
+                "colorization ResNet: type='ResNet' with deep_stem=False in "
+                "mmdet/mmseg (not 'ResNetV1c'/'ResNetV1d') or "
+                "type='mmpretrain.ResNet'.")
     if [k for k in report.unexpected if _DEEP_STEM.match(k)] and \
             'conv1.weight' in report.missing:
         return ('\nThe checkpoint has a deep stem (stem.*) but the module a single '

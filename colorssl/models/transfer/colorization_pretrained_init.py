@@ -22,7 +22,8 @@ class ColorizationPretrainedInit:
 
     Use it as a backbone's (or ResNet-C4 shared head's) ``init_cfg``::
 
-        init_cfg=dict(type='ColorizationPretrained', checkpoint='work_dirs/.../iter.pth',
+        init_cfg=dict(type='ColorizationPretrained',
+                      checkpoint='work_dirs/.../iter.pth',
                       prefix='backbone.', input='rgb',
                       mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
 
@@ -107,9 +108,10 @@ class ColorizationPretrainedInit:
         report = check_loadable(expected, state, where, self.input, self.allow_missing)
         module.load_state_dict({k: v for k, v in state.items() if k in expected},
                                strict=False)
-        print_log(f'ColorizationPretrained: loaded {len(expected) - len(report.missing)}'
-                  f'/{len(expected)} keys of {name} from {where}; {stem_msg}; L = '
-                  f'(L - {ckpt.l_cent:g}) / {ckpt.l_norm:g}; {format_report(report)}',
+        loaded = len(expected) - len(report.missing)
+        print_log(f'ColorizationPretrained: loaded {loaded}/{len(expected)} keys of '
+                  f'{name} from {where}; {stem_msg}; L = (L - {ckpt.l_cent:g}) / '
+                  f'{ckpt.l_norm:g}; {format_report(report)}',
                   logger='current')
         self._protect(module)
         if hasattr(module, '_params_init_info'):

@@ -1,8 +1,8 @@
 """Strict key check for stock ``init_cfg=dict(type='Pretrained', ...)``.
 
-mmengine's ``PretrainedInit`` loads with ``strict=False`` and only logs what it could not
-load, so a backbone whose keys do not match its checkpoint trains from random weights
-without failing. :func:`check_pretrained_init` finds every sub-module with such an
+mmengine's ``PretrainedInit`` loads with ``strict=False`` and only logs what it could
+not load, so a backbone whose keys do not match its checkpoint trains from random
+weights without failing. :func:`check_pretrained_init` finds every sub-module with such an
 ``init_cfg`` and compares its ``state_dict()`` with the checkpoint's keys and shapes.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -11,6 +11,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 
 from .colorization_checkpoint import KeyReport, check_loadable, format_report
+from .state_dict_keys import checkpoint_tensors, key_groups, strip_prefix
 
 
 def _pretrained_cfgs(module: nn.Module) -> List[dict]:
@@ -24,16 +25,12 @@ def load_pretrained_state(checkpoint: str, prefix: Optional[str] = None,
     """The tensors ``PretrainedInit`` would load (keys relative to the module)."""
     from mmengine.runner import CheckpointLoader
     ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-    state = {k[7:] if k.startswith('module.') else k: v for k, v in state.items()}
+    state = checkpoint_tensors(ckpt)
     if prefix:
-        if not prefix.endswith('.'):
-            prefix += '.'
-        selected = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        selected = strip_prefix(state, prefix)
         if not selected:
-            groups = sorted({k.split('.')[0] + '.' for k in state})
-            raise ValueError(f"{checkpoint}: init_cfg prefix {prefix!r} matches no key; "
-                             f'its keys start with {groups}')
+            raise ValueError(f'{checkpoint}: init_cfg prefix {prefix!r} matches no '
+                             f'key; its keys start with {key_groups(state)}')
         state = selected
     return state
 

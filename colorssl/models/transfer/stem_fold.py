@@ -1,9 +1,9 @@
 """Fold the RGB -> L map into the first convolution of an L-input network.
 
-A colorization backbone was trained on ``x_L = (L - l_cent) / l_norm`` with ``L`` the CIE
-lightness in [0, 100]. Stock fine-tuning pipelines feed ``x_c = (p_c - mean_c) / std_c``
-per channel, with ``p_c`` the pixel value in [0, ``pixel_max``] (255 for uint8). If ``L``
-is (approximately) affine in the pixels,
+A colorization backbone was trained on ``x_L = (L - l_cent) / l_norm`` with ``L`` the
+CIE lightness in [0, 100]. Stock fine-tuning pipelines feed
+``x_c = (p_c - mean_c) / std_c`` per channel, with ``p_c`` the pixel value in
+[0, ``pixel_max``] (255 for uint8). If ``L`` is (approximately) affine in the pixels,
 
     L ~= sum_c fit[c] * p_c / pixel_max + fit[C]                                (1)
 
@@ -23,8 +23,8 @@ zero padding, the padded value 0 means ``L = l_cent`` to the L network but the p
 The RGB -> L map (1) on sRGB. ``L`` is not affine in sRGB: it is a cube root of the
 luminance, itself a weighted sum of the gamma-expanded (linearised) channels.
 :func:`fit_srgb_to_lightness` replaces that by the least-squares affine fit of ``L``
-(:func:`colorssl.color.rgb_to_lab`) on sRGB in [0, 1] over a uniform grid of the RGB cube
-(64 steps per axis). Measured with this module (float64):
+(:func:`colorssl.color.rgb_to_lab`) on sRGB in [0, 1] over a uniform grid of the RGB
+cube (64 steps per axis). Measured with this module (float64):
 
     L ~= 23.03 R + 63.29 G + 8.61 B + 10.13   (R, G, B sRGB in [0, 1])
 
@@ -68,8 +68,8 @@ def fit_srgb_to_lightness(num_steps: int = 64,
     """Least-squares affine fit of CIE L (0..100) on sRGB (0..1).
 
     Args:
-        num_steps (int): Grid steps per axis of the RGB cube (``num_steps ** 3`` colours)
-            when ``samples`` is None. Defaults to 64.
+        num_steps (int): Grid steps per axis of the RGB cube (``num_steps ** 3``
+            colours) when ``samples`` is None. Defaults to 64.
         samples (Tensor, optional): (N, 3) sRGB colours in [0, 1] to fit on instead
             (e.g. pixels of natural images).
 

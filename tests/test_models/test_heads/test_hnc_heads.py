@@ -36,10 +36,14 @@ def np_kd(cam_list):
 
 def np_hnc_kd_loss(fmap, weight, bias, exclude, k):
     """Mean over samples of the kd loss on the top-k non-excluded classes."""
-    cams = np_cams(fmap, weight, bias)
+    return np_hnc_kd_loss_of_cams(np_cams(fmap, weight, bias), exclude, k)
+
+
+def np_hnc_kd_loss_of_cams(cams, exclude, k):
+    """The same from the CAMs of all classes, shape (N, K, H, W)."""
     logits = cams.mean(axis=(2, 3))
     losses = []
-    for i in range(fmap.shape[0]):
+    for i in range(cams.shape[0]):
         order = [c for c in np.argsort(-logits[i]) if not exclude[i, c]][:k]
         losses.append(np_kd([cams[i, c] for c in order]))
     return np.mean(losses)
@@ -125,8 +129,13 @@ def test_vit_raw_and_featmap_heads_agree():
     assert cams.shape == (2, 6, 4, 4)
     torch.testing.assert_close(cams.mean((2, 3)), out_raw, atol=1e-5,
                                rtol=1e-5)
+    models['raw'].train()
     losses = models['raw'].loss(x, labelled([0, 5]))
-    assert torch.isfinite(losses['loss_hnc'])
+    cams = models['raw'].head.cams(models['raw'].extract_feat(x))
+    exclude = np.zeros((2, 6), bool)
+    exclude[[0, 1], [0, 5]] = True
+    ref = np_hnc_kd_loss_of_cams(cams.detach().double().numpy(), exclude, 2)
+    np.testing.assert_allclose(losses['loss_hnc'].item(), ref, rtol=1e-5)
 
 
 def test_pooled_feature_is_rejected():
@@ -234,28 +243,73 @@ class _LargestTensor(TorchDispatchMode):
 
 
 def test_only_selected_cams_are_built():
-    """K=200 classes, k=3: neither forward nor backward of the HNC term
+    """K=200 classes, k=3: neither forward nor backward of the head's losses
     creates a tensor as large as the K CAMs, and only the selected fc rows
     receive HNC gradients."""
     torch.manual_seed(6)
     n, c, h, w, num_classes = 2, 8, 4, 4, 200
     head = tiny_head(num_classes=num_classes, in_channels=c,
                      hnc_loss=dict(type='HNCLoss', k=3))
-    fmap = torch.randn(n, c, h, w, requires_grad=True)
-    logits = head((fmap, ))
-    exclude = torch.zeros(n, num_classes, dtype=torch.bool)
-    exclude[:, 0] = True
+    fmap = torch.randn(n, c, h, w)
     recorder = _LargestTensor()
     with recorder:
-        out = head._hnc_losses(fmap, logits, exclude)
-        out['loss_hnc'].backward()
+        losses = head.loss((fmap, ), labelled([0, 0]))
+        grad, = torch.autograd.grad(losses['loss_hnc'], head.fc.weight)
     all_cams = n * num_classes * h * w
     assert recorder.largest < all_cams / 2, recorder.largest
-    rows = head.fc.weight.grad.abs().sum(1) > 0
-    idx = logits.detach().masked_fill(exclude, -1e9).topk(3, dim=1).indices
-    expected = torch.zeros(num_classes, dtype=torch.bool)
-    expected[idx.flatten()] = True
-    assert torch.equal(rows, expected)
+    rows = grad.abs().sum(1) > 0
+    logits = np_cams(fmap.double().numpy(),
+                     head.fc.weight.detach().double().numpy(),
+                     head.fc.bias.detach().double().numpy()).mean((2, 3))
+    expected = np.zeros(num_classes, bool)
+    for i in range(n):
+        expected[[cls for cls in np.argsort(-logits[i]) if cls != 0][:3]] = True
+    np.testing.assert_array_equal(rows.numpy(), expected)
+
+
+@pytest.mark.parametrize('head_type, num_classes',
+                         [('HNCLinearClsHead', 10),
+                          ('HNCMultiLabelLinearClsHead', 6)])
+def test_losses_of_a_zero_classifier(head_type, num_classes):
+    """With ``fc`` all zero every logit and every CAM is 0: the cross-entropy is
+    ln(K), the BCE K ln 2 (summed over classes, averaged over samples) and
+    the kd term k ln(HW), its minimum (constant CAMs)."""
+    k, h, w = 3, 4, 5
+    head = MODELS.build(dict(type=head_type, num_classes=num_classes,
+                             in_channels=6,
+                             hnc_loss=dict(type='HNCLoss', k=k)))
+    with torch.no_grad():
+        head.fc.weight.zero_()
+        head.fc.bias.zero_()
+    labels = [[1], [4]] if head_type == 'HNCMultiLabelLinearClsHead' else [1, 4]
+    losses = head.loss((torch.randn(2, 6, h, w), ), labelled(labels))
+    if head_type == 'HNCLinearClsHead':
+        expected = np.log(num_classes)
+    else:
+        expected = num_classes * np.log(2)
+    np.testing.assert_allclose(losses['loss'].item(), expected, rtol=1e-6)
+    np.testing.assert_allclose(losses['loss_hnc'].item(), k * np.log(h * w),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize('mode', ['kd', 'mse'])
+def test_two_halves_give_the_full_batch_gradient(mode):
+    """What DDP computes: two ranks at batch B, each averaging over its own
+    samples, then the mean of their gradients, equals one process at 2B (no
+    per-batch quantity enters the HNC term)."""
+    torch.manual_seed(9)
+    head = tiny_head(num_classes=9, hnc_loss=dict(type='HNCLoss', k=3,
+                                                  mode=mode))
+    fmap = torch.randn(6, 5, 3, 4)
+    labels = [0, 3, 8, 3, 1, 5]
+
+    def grad_of(rows):
+        loss = head.loss((fmap[rows], ), labelled([labels[i] for i in rows]))
+        return torch.autograd.grad(loss['loss_hnc'], head.fc.weight)[0]
+
+    full = grad_of([0, 1, 2, 3, 4, 5])
+    ranks = (grad_of([0, 1, 2]) + grad_of([3, 4, 5])) / 2
+    torch.testing.assert_close(ranks, full)
 
 
 # ---------------------------------------------------------- predict + stats
@@ -303,7 +357,11 @@ def test_negative_cam_stats_multi_label_nan_without_positives():
                              [False, False, False, False]])
     stats = negative_cam_stats(fmap, weight, bias, torch.randn(2, 4),
                                positive, positive, 2)
-    assert np.isfinite(stats['tgt_contrast'][0].item())
+    cams = np_cams(fmap.double().numpy(), weight.double().numpy(),
+                   bias.double().numpy())
+    np.testing.assert_allclose(stats['tgt_contrast'][0].item(),
+                               cams[0, 0].max() - cams[0, 0].mean(),
+                               rtol=1e-5, atol=1e-6)
     assert np.isnan(stats['tgt_contrast'][1].item())
 
 
