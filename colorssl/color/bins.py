@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .lab import rgb_to_lab
+from .lab import rgb8_to_lab
 
 AB_GRID = 10
 """Spacing of the ab quantisation grid, in Lab units."""
@@ -107,30 +107,23 @@ def load_ab_bins(bins: str = 'original313') -> Tensor:
 
 
 @functools.lru_cache(maxsize=None)
-def _reachable(grid: int, chunk: int) -> Tensor:
-    levels = torch.arange(256, dtype=torch.float64) / 255.0
-    green_blue = torch.stack(
-        torch.meshgrid(levels, levels, indexing='ij'), dim=0)  # (2, 256, 256)
-    cells = set()
-    for start in range(0, 256, chunk):
-        red = levels[start:start + chunk].view(-1, 1, 1, 1)
-        n = red.shape[0]
-        rgb = torch.cat(
-            (red.expand(n, 1, 256, 256), green_blue.expand(n, 2, 256, 256)),
-            dim=1)
-        ab = rgb_to_lab(rgb)[:, 1:]  # (n, 2, 256, 256)
-        cell = torch.round(ab / grid).to(torch.int64)
-        key = cell[:, 0] * 4096 + cell[:, 1]  # |cell| < 2048 for grid >= 1
-        cells.update(torch.unique(key).tolist())
-    pairs = sorted(((k + 2048) // 4096, (k + 2048) % 4096 - 2048)
-                   for k in cells)
-    return torch.tensor(pairs, dtype=torch.float32) * grid
+def _reachable(grid: int) -> Tensor:
+    codes = torch.arange(256, dtype=torch.uint8)
+    keys = set()
+    for red in codes.split(16):
+        rgb = torch.stack(torch.meshgrid(red, codes, codes, indexing='ij'),
+                          dim=1)  # (16, 3, 256, 256)
+        ab = rgb8_to_lab(rgb, dtype=torch.float64)[:, 1:]
+        cell = torch.round(ab / grid).long() + 2048  # in [0, 4096)
+        keys.update((cell[:, 0] * 4096 + cell[:, 1]).unique().tolist())
+    cells = sorted(divmod(key, 4096) for key in keys)
+    return (torch.tensor(cells, dtype=torch.float32) - 2048) * grid
 
 
 def srgb_reachable_bins(grid: int = AB_GRID) -> Tensor:
     """ab grid points reached by the 256^3 8-bit sRGB colours.
 
-    Every 8-bit sRGB colour is converted with :func:`rgb_to_lab` (float64) and
+    Every 8-bit sRGB colour is converted with :func:`rgb8_to_lab` (float64) and
     its ab is rounded to the nearest multiple of ``grid``; the distinct
     results are returned sorted by a, then b. The result is cached.
 
@@ -143,4 +136,4 @@ def srgb_reachable_bins(grid: int = AB_GRID) -> Tensor:
     """
     if not isinstance(grid, int) or grid < 1:
         raise ValueError(f'grid must be a positive int, got {grid!r}')
-    return _reachable(grid, 16).clone()
+    return _reachable(grid).clone()

@@ -71,9 +71,8 @@ def smooth_prior(prior: Tensor, bins: Tensor, sigma: float = 5.0) -> Tensor:
     if not sigma > 0:
         raise ValueError(f'sigma must be > 0, got {sigma!r}')
     c = bins.detach().to(device=p.device, dtype=torch.float64)
-    d2 = torch.cdist(c, c).pow(2)
-    kernel = torch.exp(-d2 / (2.0 * sigma ** 2))
-    smoothed = kernel @ p
+    d2 = ((c[:, None] - c[None]) ** 2).sum(-1)  # (Q, Q), no cancellation
+    smoothed = (torch.exp(-d2 / (2.0 * sigma ** 2)) * p).sum(1)
     return (smoothed / smoothed.sum()).to(_out_dtype(prior))
 
 

@@ -3,8 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from colorssl.color import AB_GRID, load_ab_bins, srgb_reachable_bins
+from colorssl.color import (AB_GRID, load_ab_bins, nearest_bin, rgb8_to_lab,
+                            srgb_reachable_bins)
 from colorssl.color.bins import ORIGINAL_313_FILE
+
+skcolor = pytest.importorskip('skimage.color')
 
 
 def test_original313_is_the_shipped_file_in_order():
@@ -20,26 +23,66 @@ def test_original313_is_the_shipped_file_in_order():
     assert rows == sorted(rows)
 
 
-def test_srgb_reachable_set_is_261_bins_inside_the_shipped_313():
-    reach = srgb_reachable_bins()
-    assert reach.shape == (261, 2)
-    shipped = {tuple(r) for r in load_ab_bins().int().tolist()}
-    reached = {tuple(r) for r in reach.int().tolist()}
-    assert len(reached) == 261 and reached <= shipped
-    assert torch.equal(load_ab_bins('srgb_reachable'), reach)
+def skimage_cells(step: int) -> set:
+    """ab grid cells (rounded to multiples of AB_GRID, as the paper
+    quantises) of the 8-bit colours whose codes are multiples of ``step`` or
+    255, converted by skimage."""
+    codes = np.array(sorted(set(range(0, 256, step)) | {255}))
+    rgb = np.stack(np.meshgrid(codes, codes, codes, indexing='ij'), -1)
+    ab = skcolor.rgb2lab(rgb.reshape(-1, 1, 3) / 255.0)[:, 0, 1:]
+    return {tuple(c) for c in np.round(ab / AB_GRID).astype(int) * AB_GRID}
 
 
-def test_reachable_set_contains_skimage_rounded_colours():
-    # Independent check with skimage on random 8-bit colours.
-    skcolor = pytest.importorskip('skimage.color')
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, size=(20000, 1, 3)) / 255.0
-    ab = skcolor.rgb2lab(rgb)[:, 0, 1:]
-    cells = {tuple(c) for c in (np.round(ab / AB_GRID) * AB_GRID).astype(int)}
+def test_srgb_reachable_set_against_skimage():
     reached = {tuple(r) for r in srgb_reachable_bins().int().tolist()}
-    assert cells <= reached
-    # The extremes of the cube reach the corners of the set.
-    assert (0, 0) in reached
+    # A dense sample (every 4th code, 275k colours) converted by skimage
+    # reaches exactly the same cells: none missing, none extra.
+    assert skimage_cells(4) == reached
+    assert len(reached) == 261  # the count the README quotes
+    shipped = {tuple(r) for r in load_ab_bins().int().tolist()}
+    assert reached <= shipped
+    assert torch.equal(load_ab_bins('srgb_reachable'),
+                       srgb_reachable_bins())
+    assert srgb_reachable_bins().dtype == torch.float32
+    with pytest.raises(ValueError, match='grid'):
+        srgb_reachable_bins(0)
+
+
+PRIMARIES = dict(red=(255, 0, 0), green=(0, 255, 0), blue=(0, 0, 255),
+                 yellow=(255, 255, 0), cyan=(0, 255, 255),
+                 magenta=(255, 0, 255), black=(0, 0, 0), white=(255, 255, 255))
+
+
+def test_extreme_colours_reach_the_extreme_bins():
+    names = list(PRIMARIES)
+    rgb = torch.tensor([PRIMARIES[n] for n in names], dtype=torch.uint8)
+    ab = rgb8_to_lab(rgb.t().reshape(1, 3, 1, -1))[:, 1:]
+    reach = srgb_reachable_bins()
+    for bins in (reach, load_ab_bins()):
+        got = {n: tuple(bins[i].tolist())
+               for n, i in zip(names, nearest_bin(ab, bins).view(-1))}
+        # Independent: skimage's Lab, numpy brute force over the bins.
+        ref_ab = skcolor.rgb2lab(rgb.numpy()[:, None] / 255.0)[:, 0, 1:]
+        d2 = ((ref_ab[:, None] - bins.double().numpy()[None]) ** 2).sum(-1)
+        ref = {n: tuple(bins[i].tolist()) for n, i in zip(names,
+                                                           d2.argmin(1))}
+        assert got == ref
+        # The extremes of a and b over all 8-bit colours.
+        lo, hi = reach.min(0).values.tolist(), reach.max(0).values.tolist()
+        assert got['green'][0] == lo[0] and got['magenta'][0] == hi[0]
+        assert got['blue'][1] == lo[1] and got['yellow'][1] == hi[1]
+        assert got['black'] == got['white'] == (0.0, 0.0)
+    # The corners red, green, blue, yellow, magenta lie on the hull of the
+    # reachable set; cyan does not (darker blue-greens reach further).
+    spatial = pytest.importorskip('scipy.spatial')
+    hull = spatial.ConvexHull(reach.double().numpy())
+
+    def outside(p):  # max signed distance to the hull's facets
+        return (hull.equations[:, :2] @ np.array(p) + hull.equations[:, 2]).max()
+
+    for n in ('red', 'green', 'blue', 'yellow', 'magenta'):
+        assert abs(outside(got[n])) < 1e-9, n
+    assert outside(got['cyan']) < -1
 
 
 def test_load_csv_and_npy(tmp_path):

@@ -62,3 +62,11 @@ def test_bad_arguments():
         annealed_mean(logits, BINS[:10])
     with pytest.raises(ValueError, match=r'\(N, Q, H, W\)'):
         annealed_mean(logits[0], BINS)
+
+
+def test_empty_batch_and_one_pixel():
+    assert annealed_mean(torch.zeros(0, 313, 3, 4), BINS).shape == (0, 2, 3, 4)
+    logits = random_logits(4, shape=(1, 313, 1, 1))
+    z = torch.softmax(logits / 0.38, 1).view(313)
+    ref = (z[:, None] * BINS.double()).sum(0)
+    torch.testing.assert_close(annealed_mean(logits, BINS).view(2), ref)

@@ -112,88 +112,71 @@ def test_shape_mismatch_is_explained():
         multinomial_color_loss(logits[:, :, :2], idx, weight)
 
 
-@pytest.mark.parametrize('layout', ['nchw_view', 'channels_last'])
-@pytest.mark.parametrize('weighted,masked', [(True, True), (False, False),
-                                             (True, False), (False, True)])
-def test_cpu_kernel_matches_torch_path(layout, weighted, masked, monkeypatch):
-    # float32 on CPU takes the numba kernels (soft_target_nll_cpu.py) when
-    # numba is there; the loss and its gradient must be the torch path's.
-    pytest.importorskip('numba')
-    from colorssl.models.losses import soft_target_nll_cpu
-    logits, idx, weight, pixel_weight = random_inputs(n=4, q=11, k=4, h=6,
-                                                      w=7, seed=5)
-    weight, pixel_weight = weight.float(), pixel_weight.float()
-    pixel_weight = pixel_weight if weighted else None
-    mask = torch.tensor([True, False, True, True]) if masked else None
-    log_prob = torch.log_softmax(logits.float(), 1).permute(0, 2, 3, 1)
-    if layout == 'channels_last':
-        log_prob = log_prob.contiguous()
-    results = {}
-    for switch in ('1', '0'):
-        monkeypatch.setenv('COLORSSL_NUMBA', switch)
-        assert soft_target_nll_cpu.applies(log_prob, idx, weight,
-                                           pixel_weight) == (switch == '1')
-        lp = log_prob.detach().requires_grad_(True)
-        loss = soft_target_nll(lp, idx, weight, pixel_weight, mask)
-        (2.5 * loss).backward()
-        results[switch] = loss.detach(), lp.grad
-    torch.testing.assert_close(results['1'][0], results['0'][0])
-    torch.testing.assert_close(results['1'][1], results['0'][1])
-    assert results['1'][1].stride() == log_prob.stride()
-    mask_np = np.ones(4) if mask is None else mask.numpy().astype(float)
-    pw_np = np.ones((4, 6, 7)) if pixel_weight is None else \
-        pixel_weight.double().numpy()
-    ref = numpy_reference(logits.float().double().numpy(), idx.numpy(),
-                          weight.double().numpy(), pw_np, mask_np)
-    assert results['1'][0].item() == pytest.approx(ref, rel=1e-5)
+def test_avg_factor_replaces_the_local_count():
+    logits, idx, weight, pw = random_inputs()
+    mask = torch.tensor([True, False, True])
+    kept = 2 * 4 * 5
+    ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
+                          pw.numpy(), mask.numpy().astype(float))
+    local = multinomial_color_loss(logits, idx, weight, pw, mask)
+    assert local.item() == pytest.approx(ref, rel=1e-6)
+    # The local count as avg_factor gives the same loss; a global count
+    # divides the same weighted sum.
+    for factor in (kept, float(kept), torch.tensor(kept)):
+        same = multinomial_color_loss(logits, idx, weight, pw, mask,
+                                      avg_factor=factor)
+        assert same.item() == pytest.approx(ref, rel=1e-6)
+    half = MultinomialColorLoss()(logits, idx, weight, pw, mask,
+                                  avg_factor=torch.tensor(2.0 * kept))
+    assert half.item() == pytest.approx(ref / 2, rel=1e-6)
 
 
-def test_cpu_kernel_is_skipped_where_it_does_not_apply(monkeypatch):
-    pytest.importorskip('numba')
-    from colorssl.models.losses import soft_target_nll_cpu
-    monkeypatch.setenv('COLORSSL_NUMBA', '1')
-    logits, idx, weight, pixel_weight = random_inputs(seed=6)
-    lp = torch.log_softmax(logits.float(), 1).permute(0, 2, 3, 1)
-    weight, pixel_weight = weight.float(), pixel_weight.float()
-    assert soft_target_nll_cpu.applies(lp, idx, weight, pixel_weight)
-    # float64 log-probs, target weights that want a gradient, H and W that
-    # cannot be merged without a copy: the torch path runs.
-    assert not soft_target_nll_cpu.applies(lp.double(), idx, weight, None)
-    w_grad = weight.clone().requires_grad_(True)
-    assert not soft_target_nll_cpu.applies(lp, idx, w_grad, None)
-    assert not soft_target_nll_cpu.applies(lp.transpose(1, 2), idx, weight,
-                                           None)
-    loss = soft_target_nll(lp, idx, w_grad, pixel_weight)
-    loss.backward()
-    assert w_grad.grad is not None and w_grad.grad.abs().sum() > 0
+def test_two_halves_with_a_global_avg_factor_equal_the_whole_batch():
+    # What two processes at batch B compute with the all-reduced count of
+    # kept pixels, summed (as gradients are averaged x world size), equals
+    # one process at batch 2B.
+    logits, idx, weight, pw = random_inputs(n=4, seed=3)
+    mask = torch.tensor([True, False, True, True])
+    logits.requires_grad_(True)
+    whole = multinomial_color_loss(logits, idx, weight, pw, mask)
+    (grad_whole, ) = torch.autograd.grad(whole, logits)
+    total_kept = int(mask.sum()) * 4 * 5
+    parts = [multinomial_color_loss(logits[s], idx[s], weight[s], pw[s],
+                                    mask[s], avg_factor=total_kept)
+             for s in (slice(0, 2), slice(2, 4))]
+    assert (parts[0] + parts[1]).item() == pytest.approx(whole.item(),
+                                                         rel=1e-6)
+    (grad_parts, ) = torch.autograd.grad(parts[0] + parts[1], logits)
+    torch.testing.assert_close(grad_parts, grad_whole)
+    # Nothing kept anywhere: avg_factor 0 gives 0, not nan.
+    none = torch.zeros(4, dtype=torch.bool)
+    zero = multinomial_color_loss(logits, idx, weight, pw, none, avg_factor=0)
+    assert zero.item() == 0
 
 
-def test_cpu_kernel_split_over_threads(monkeypatch):
-    # Enough pixels for cpu_kernels.run_split to use two threads: the same
-    # loss (float64 partial sums) and exactly the same gradient.
-    pytest.importorskip('numba')
-    monkeypatch.setenv('COLORSSL_NUMBA', '1')
-    g = torch.Generator().manual_seed(7)
-    n, q, k, h, w = 2, 9, 3, 160, 128  # 40960 pixels
-    log_prob = torch.log_softmax(torch.randn(n, h, w, q, generator=g), -1)
-    idx = torch.rand(n * h * w, q, generator=g).argsort(1)[:, :k]
-    idx = idx.view(n, h, w, k).permute(0, 3, 1, 2)
-    weight = torch.rand(n, k, h, w, generator=g)
-    weight = weight / weight.sum(1, keepdim=True)
-    pixel_weight = torch.rand(n, h, w, generator=g) + 0.5
-    results = []
-    threads = torch.get_num_threads()
-    try:
-        for t in (1, 2):
-            torch.set_num_threads(t)
-            lp = log_prob.clone().requires_grad_(True)
-            loss = soft_target_nll(lp, idx, weight, pixel_weight)
-            loss.backward()
-            results.append((loss.detach(), lp.grad))
-    finally:
-        torch.set_num_threads(threads)
-    torch.testing.assert_close(results[0][0], results[1][0])
-    assert torch.equal(results[0][1], results[1][1])
-    monkeypatch.setenv('COLORSSL_NUMBA', '0')
-    torch.testing.assert_close(
-        soft_target_nll(log_prob, idx, weight, pixel_weight), results[0][0])
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_logits_are_computed_in_float32(dtype):
+    logits, idx, weight, pw = random_inputs(seed=8)
+    # Logits whose softmax puts tiny mass on some bins: log-probabilities
+    # below the fp16 range.
+    low = (logits * 8).to(dtype)
+    loss = multinomial_color_loss(low, idx, weight.float(), pw.float())
+    assert loss.dtype == torch.float32
+    ref = numpy_reference(low.double().numpy(), idx.numpy(), weight.numpy(),
+                          pw.numpy(), np.ones(3))
+    assert loss.item() == pytest.approx(ref, rel=1e-5)
+    low.requires_grad_(True)
+    multinomial_color_loss(low, idx, weight.float(), pw.float()).backward()
+    assert low.grad.dtype == dtype and torch.isfinite(low.grad).all()
+
+
+def test_gradient_matches_the_closed_form():
+    # d loss / d logit_q = v (softmax_q - Z_q) / kept pixels, per pixel.
+    logits, idx, weight, pw = random_inputs(seed=9)
+    logits.requires_grad_(True)
+    multinomial_color_loss(logits, idx, weight, pw).backward()
+    target = torch.zeros_like(logits).scatter_add_(1, idx, weight)
+    ref = (torch.softmax(logits, 1) - target) * pw[:, None] / pw.numel()
+    # (float32 log-softmax: float32 rounding)
+    torch.testing.assert_close(logits.grad, ref.detach(), rtol=1e-5,
+                               atol=1e-8)

@@ -1,0 +1,52 @@
+"""Real photos from ../shared/data for the colour tests (skipped when the folder
+is absent, failed when CI=true)."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[3] / 'shared' / 'data'
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+
+
+def _need_shared(sub: str) -> Path:
+    path = SHARED / sub
+    if not path.is_dir():
+        msg = f'real data {path} is absent'
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+def _read(path: Path) -> np.ndarray:
+    from PIL import Image
+    with Image.open(path) as img:
+        return np.asarray(img.convert('RGB'))
+
+
+@pytest.fixture(scope='session')
+def photos() -> dict:
+    """uint8 RGB batches of real photos, (N, 3, H, W).
+
+    Returns:
+        dict: ``cifar``: 24 cifar10-mini training photos (32 x 32), 3 per
+        class of the first 8 classes; ``camvid``: 2 camvid-mini street scenes,
+        the central 176 x 176 crop.
+    """
+    cifar = _need_shared('cifar10-mini') / 'train'
+    camvid = _need_shared('camvid-mini') / 'img_dir' / 'train'
+    small = [_read(p) for cls in sorted(cifar.iterdir())[:8]
+             for p in sorted(cls.glob('*.jpg'))[:3]]
+    large = []
+    for p in sorted(camvid.glob('*.jpg'))[:2]:
+        img = _read(p)
+        top, left = (img.shape[0] - 176) // 2, (img.shape[1] - 176) // 2
+        large.append(img[top:top + 176, left:left + 176])
+
+    def batch(images):
+        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+    return dict(cifar=batch(small), camvid=batch(large))
