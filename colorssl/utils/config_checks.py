@@ -101,8 +101,8 @@ def missing_extra_error(module: str, needed_by: str) -> ImportError:
     dist, extra = OPTIONAL_PACKAGES[module]
     return ImportError(
         f"{needed_by} needs {dist}, which is not installed in this environment: "
-        f"pip install 'colorssl[{extra}]' (or 'colorssl[all]'); "
-        'bash tools/setup_env.sh sets up the full stack')
+        f"pip install 'colorssl[{extra}]' (or 'colorssl[all]'); {dist} also needs "
+        'the compiled mmcv, not mmcv-lite')
 
 
 def _package_of_scope(scope: str) -> Optional[str]:
@@ -140,11 +140,13 @@ def read_config(filename: str) -> Config:
     except ModuleNotFoundError as err:
         # mmengine, for a ``_base_`` in an uninstalled package: "<dist> is not
         # installed, please install <dist> manually"
+        text = str(err)
         module = next((m for m, (dist, _) in OPTIONAL_PACKAGES.items()
-                       if str(err).startswith(f'{dist} is not installed')), None)
-        if module is None:
+                       if re.search(rf'\b({m}|{dist})\b', text)), None)
+        if module is None or is_available(module):
             raise
-        raise missing_extra_error(module, f'{filename} (a base config)') from err
+        raise missing_extra_error(
+            module, f'{filename} (_base_ {module}::...)') from err
     check_extras(cfg, filename)
     return cfg
 

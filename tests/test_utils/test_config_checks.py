@@ -112,3 +112,25 @@ def test_registry_errors_named_context():
         with registry_errors_named('configs/x.py'):
             raise KeyError('some_key')
     assert explain_registry_error(KeyError('some_key'), 'x.py') is None
+
+
+@pytest.mark.parametrize('cfg_dict, extra, why', [
+    (dict(default_scope='mmseg'), 'seg', "default_scope='mmseg'"),
+    (dict(default_scope='mmpretrain',
+          model=dict(type='ImageClassifier', head=dict(type='mmdet.RPNHead'))),
+     'det', "type='mmdet.RPNHead'"),
+])
+def test_check_extras_names_the_extra(monkeypatch, cfg_dict, extra, why):
+    monkeypatch.setattr(config_checks, 'is_available', lambda module: False)
+    with pytest.raises(ImportError) as info:
+        config_checks.check_extras(Config(cfg_dict), 'configs/my_cfg.py')
+    message = str(info.value)
+    assert message.startswith(f'configs/my_cfg.py ({why}) needs'), message
+    assert f"pip install 'colorssl[{extra}]'" in message, message
+
+
+def test_check_extras_ignores_mmpretrain_configs(monkeypatch):
+    monkeypatch.setattr(config_checks, 'is_available', lambda module: False)
+    config_checks.check_extras(
+        Config(dict(default_scope='mmpretrain',
+                    model=dict(type='mmpretrain.ResNet'))), 'cfg.py')
