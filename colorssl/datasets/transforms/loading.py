@@ -1,4 +1,6 @@
 """Load any still-image file as 8-bit RGB, with an explicit policy for bad files."""
+import os
+import sys
 import weakref
 from typing import Optional
 
@@ -69,8 +71,9 @@ class LoadRGBImage(BaseTransform):
         on_error (str): ``'raise'`` (default): a corrupt or truncated file raises an
             error naming it. ``'skip'``: the sample is dropped (the dataset then
             draws another one), a warning names the file and the running count of
-            skipped files in this process. The counts of all DataLoader workers reach
-            the main process (:func:`skipped_image_count`);
+            skipped files in this process (on ranks other than 0, whose warnings
+            mmengine does not show, it goes to stderr). The counts of all
+            DataLoader workers reach the main process (:func:`skipped_image_count`);
             :class:`colorssl.engine.hooks.SkippedImagesHook` logs them summed over
             ranks. A file drawn again is counted again.
 
@@ -106,9 +109,13 @@ class LoadRGBImage(BaseTransform):
                 raise OSError(f'{err} (set on_error=\'skip\' in LoadRGBImage to skip '
                               'unreadable files)') from err
             count = self._count_skip()
-            MMLogger.get_current_instance().warning(
-                f'LoadRGBImage skipped unreadable file {path} '
-                f'({count} skipped so far in this process): {err}')
+            message = (f'LoadRGBImage skipped unreadable file {path} '
+                       f'({count} skipped so far in this process): {err}')
+            MMLogger.get_current_instance().warning(message)
+            # mmengine shows the warnings of rank 0 only; name the file anyway.
+            rank = os.environ.get('RANK', '0')  # set by torchrun/slurm, workers too
+            if rank != '0':
+                print(f'[rank {rank}] {message}', file=sys.stderr, flush=True)
             return None
         results['img'] = img
         results['img_shape'] = img.shape[:2]

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from colorssl.datasets.transforms import LoadRGBImage, read_rgb
+from colorssl.datasets.transforms import (LoadRGBImage, read_rgb,
+                                          skipped_image_count)
 
 
 @pytest.fixture
@@ -58,3 +60,39 @@ def test_corrupt_and_truncated_files(tmp_path, rgb_array):
 def test_bad_option():
     with pytest.raises(ValueError, match='on_error'):
         LoadRGBImage(on_error='ignore')
+
+
+def test_cmyk_tiff_is_a_valid_image(tmp_path, rgb_array):
+    """A CMYK TIFF trains: PIL's plain CMYK (K = 0) converts back to the RGB exactly."""
+    Image.fromarray(rgb_array).convert('CMYK').save(tmp_path / 'cmyk.tif')
+    out = LoadRGBImage(on_error='skip')(dict(img_path=str(tmp_path / 'cmyk.tif')))
+    np.testing.assert_array_equal(out['img'], rgb_array)
+
+
+class _Files(torch.utils.data.Dataset):
+    """Runs a LoadRGBImage on each path, as a dataset's pipeline does in a worker."""
+
+    def __init__(self, paths, load):
+        self.paths, self.load = paths, load
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.load(dict(img_path=self.paths[i])) is None
+
+
+def test_skips_in_dataloader_workers_reach_the_main_process(tmp_path, rgb_array):
+    Image.fromarray(rgb_array).save(tmp_path / 'good.png')
+    (tmp_path / 'empty.jpg').write_bytes(b'')
+    (tmp_path / 'corrupt.jpg').write_bytes(b'not an image at all')
+    paths = [str(tmp_path / n) for n in ('good.png', 'empty.jpg', 'corrupt.jpg')] * 3
+    load = LoadRGBImage(on_error='skip')
+    before = skipped_image_count()
+    loader = torch.utils.data.DataLoader(
+        _Files(paths, load), batch_size=2, num_workers=2,
+        multiprocessing_context='fork')
+    skipped = int(sum(batch.sum() for batch in loader))
+    assert skipped == 6
+    assert load.num_skipped == 6  # counted in the workers, read here
+    assert skipped_image_count() - before == 6
