@@ -71,14 +71,32 @@ def test_metric_on_head_predictions():
     torch.manual_seed(0)
     head = MODELS.build(dict(type='HNCLinearClsHead', num_classes=6,
                              in_channels=4, cam_stats_k=2))
-    samples = [DataSample().set_gt_label(i % 6) for i in range(5)]
-    preds = head.predict((torch.randn(5, 4, 3, 3), ), samples)
+    labels = [i % 6 for i in range(5)]
+    samples = [DataSample().set_gt_label(label) for label in labels]
+    fmap = torch.randn(5, 4, 3, 3)
+    preds = head.predict((fmap, ), samples)
     metric = METRICS.build(dict(type='NegativeCAMMetric', prefix='x'))
     metric.process(None, [p.to_dict() for p in preds])
     out = metric.evaluate(5)
     assert set(out) == {'x/peak_ratio', 'x/peak_above_target',
                         'x/pos_pixel_share'}
-    assert all(np.isfinite(v) for v in out.values())
+    # The same numbers from numpy CAMs: M_k = W_k . f + b_k at every position;
+    # negatives are the 2 highest-scoring classes other than the label.
+    weight = head.fc.weight.detach().double().numpy()
+    bias = head.fc.bias.detach().double().numpy()
+    cams = np.einsum('kc,nchw->nkhw', weight, fmap.double().numpy())
+    cams = (cams + bias[None, :, None, None]).reshape(5, 6, -1)
+    num = den = above = share = 0.0
+    for i, label in enumerate(labels):
+        logits = cams[i].mean(1)
+        negs = [c for c in np.argsort(-logits) if c != label][:2]
+        num += max(cams[i, c].max() - cams[i, c].mean() for c in negs)
+        den += cams[i, label].max() - cams[i, label].mean()
+        above += max(cams[i, c].max() for c in negs) > cams[i, label].max()
+        share += np.mean([(cams[i, c] > 0).mean() for c in negs])
+    assert out['x/peak_ratio'] == pytest.approx(num / den, rel=1e-4)
+    assert out['x/peak_above_target'] == pytest.approx(100 * above / 5)
+    assert out['x/pos_pixel_share'] == pytest.approx(100 * share / 5, abs=1e-4)
 
 
 def test_metric_without_stats_names_the_fix():
