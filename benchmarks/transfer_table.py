@@ -1,4 +1,4 @@
-"""Collect the small real-image transfer results (docs/transfer_results.md).
+"""Collect the small real-image transfer results (docs/transfer.md).
 
 Each run directory ``<root>/<task>_<init>_s<seed>`` (task: ``linear``, ``det``
 or ``fcn``; init: ``colorization-pre`` or ``random-init``) holds mmengine's
