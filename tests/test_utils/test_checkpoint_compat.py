@@ -128,7 +128,9 @@ class _StockHistoryBuffer:
 
     def __reduce__(self):
         buf = _filled_buffer()
-        state = dict(vars(buf), statistics_methods=dict(buf._statistics_methods))
+        # stock state: the instance dict plus a name -> method mapping
+        methods = dict(mean=HistoryBuffer.mean, current=HistoryBuffer.current)
+        state = dict(vars(buf), statistics_methods=methods)
         return (HistoryBuffer, (), state)
 
 
