@@ -34,7 +34,9 @@ def photos() -> dict:
     Returns:
         dict: ``cifar``: 24 cifar10-mini training photos (32 x 32), 3 per
         class of the first 8 classes; ``camvid``: 2 camvid-mini street scenes,
-        the central 176 x 176 crop.
+        their central 177 x 171 crop (odd sizes: when torch splits an op over
+        threads, the split then falls inside a vector, see
+        tests/test_color/test_determinism.py).
     """
     cifar = _need_shared('cifar10-mini') / 'train'
     camvid = _need_shared('camvid-mini') / 'img_dir' / 'train'
@@ -43,8 +45,8 @@ def photos() -> dict:
     large = []
     for p in sorted(camvid.glob('*.jpg'))[:2]:
         img = _read(p)
-        top, left = (img.shape[0] - 176) // 2, (img.shape[1] - 176) // 2
-        large.append(img[top:top + 176, left:left + 176])
+        top, left = (img.shape[0] - 177) // 2, (img.shape[1] - 171) // 2
+        large.append(img[top:top + 177, left:left + 171])
 
     def batch(images):
         return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
