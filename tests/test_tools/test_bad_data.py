@@ -1,7 +1,8 @@
 """A training set with a corrupt JPEG, a zero-byte file and a CMYK TIFF among good
 images, through tools/train.py: ``on_error='skip'`` trains to the end and logs the
 skips (also when they happen in DataLoader workers, and summed over two ranks);
-``on_error='raise'`` stops naming the file. The CMYK TIFF is a valid image: it trains."""
+``on_error='raise'`` stops naming the file. The CMYK TIFF is a valid image: it
+trains."""
 import re
 import sys
 

@@ -31,7 +31,7 @@ def _step_pattern(filename_tmpl: str) -> Optional[re.Pattern]:
     return re.compile(f'^{regex}$')
 
 
-# In mmengine's root registry, so configs of any scope (mmpretrain, mmdet, mmseg) find it.
+# In mmengine's root registry: configs of any scope (mmpretrain, mmdet, mmseg) find it.
 @HOOKS.register_module()
 class SafeCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` with crash-safe writes and a resume fallback.

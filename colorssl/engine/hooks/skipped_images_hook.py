@@ -9,7 +9,7 @@ from mmengine.registry import HOOKS
 from colorssl.datasets.transforms.loading import skipped_image_count
 
 
-# In mmengine's root registry, so configs of any scope (mmpretrain, mmdet, mmseg) find it.
+# In mmengine's root registry: configs of any scope (mmpretrain, mmdet, mmseg) find it.
 @HOOKS.register_module()
 class SkippedImagesHook(Hook):
     """Report unreadable images skipped during training, over all ranks and workers.
