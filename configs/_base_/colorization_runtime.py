@@ -9,8 +9,12 @@ default_hooks = dict(
                     max_keep_ckpts=3),
     # Logs images LoadRGBImage(on_error='skip') skipped, summed over ranks.
     skipped_images=dict(type='SkippedImagesHook', interval=50))
+# ColorPriorHook estimates model.head.prior='auto' from the training data before the
+# first iteration (cached in work_dir/color_prior.npz). A config that sets its own
+# custom_hooks replaces this list: keep dict(type='ColorPriorHook') in it.
 custom_hooks = [
-    dict(type='ColorizationVisualizationHook', interval=5000, num_samples=4)
+    dict(type='ColorPriorHook'),
+    dict(type='ColorizationVisualizationHook', interval=5000, num_samples=4),
 ]
 log_processor = dict(by_epoch=False)
 # Pictures go to work_dir/<time>/vis_data/vis_image; add

@@ -7,5 +7,6 @@ param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[8000],
                         gamma=0.1)]
 train_cfg = dict(max_iters=10000, val_interval=10000)
 default_hooks = dict(checkpoint=dict(interval=5000, max_keep_ckpts=1))
-custom_hooks = [dict(type='ColorizationVisualizationHook', interval=5000,
+custom_hooks = [dict(type='ColorPriorHook'),
+                dict(type='ColorizationVisualizationHook', interval=5000,
                      num_samples=8)]

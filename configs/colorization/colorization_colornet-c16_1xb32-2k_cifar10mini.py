@@ -9,6 +9,8 @@ _base_ = [
     '../_base_/colorization_runtime.py',
 ]
 
+# prior='auto' (from the model base): the 10,000 training photos (prior_samples
+# 10000 takes all of them) give the rebalancing prior before the first iteration.
 model = dict(backbone=dict(base_channels=16), head=dict(in_channels=64))
 
 data_root = '../shared/data/cifar10-mini/'
@@ -22,6 +24,7 @@ param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[1600],
 train_cfg = dict(max_iters=2000, val_interval=2000)
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(interval=1000, max_keep_ckpts=1))
-custom_hooks = [dict(type='ColorizationVisualizationHook', interval=1000,
+custom_hooks = [dict(type='ColorPriorHook'),
+                dict(type='ColorizationVisualizationHook', interval=1000,
                      num_samples=8)]
 randomness = dict(seed=0)

@@ -53,6 +53,7 @@ param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[1200],
 train_cfg = dict(max_iters=1500, val_interval=100000)
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(interval=500, max_keep_ckpts=1))
-custom_hooks = [dict(type='ColorizationVisualizationHook', interval=1000,
+custom_hooks = [dict(type='ColorPriorHook'),
+                dict(type='ColorizationVisualizationHook', interval=1000,
                      num_samples=8)]
 randomness = dict(seed=0)

@@ -1,7 +1,8 @@
+from .color_prior_hook import ColorPriorHook
 from .colorization_visualization_hook import ColorizationVisualizationHook, triptychs
 from .pretrained_check_hook import PretrainedCheckHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_images_hook import SkippedImagesHook
 
-__all__ = ['ColorizationVisualizationHook', 'triptychs', 'PretrainedCheckHook',
-           'SafeCheckpointHook', 'SkippedImagesHook']
+__all__ = ['ColorPriorHook', 'ColorizationVisualizationHook', 'triptychs',
+           'PretrainedCheckHook', 'SafeCheckpointHook', 'SkippedImagesHook']

@@ -1,36 +1,138 @@
-"""Colour prediction quality of a colorization model."""
-from typing import List, Optional, Sequence
+"""Colour prediction quality of a colorization model (Zhang et al. 2016, Table 1)."""
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.evaluator import BaseMetric
 from mmpretrain.registry import METRICS
 
+from colorssl.color import load_ab_bins, load_prior, nearest_bin
+
+BASELINES = ('gray', 'mean')
+
+
+def _mean_ab_of(source) -> torch.Tensor:
+    """(2,) float32 from a pair of numbers or a prior file (its exact ``mean_ab``
+    when recorded, else the prior-weighted mean of the bin centres)."""
+    if isinstance(source, str):
+        prior = load_prior(source)
+        mean = prior['meta'].get('mean_ab')
+        if mean is None:
+            p = prior['prior'].double()
+            mean = (p[:, None] * prior['bins'].double()).sum(0) / p.sum()
+        return torch.as_tensor(mean, dtype=torch.float32)
+    mean = torch.as_tensor(source, dtype=torch.float32).reshape(-1)
+    if mean.numel() != 2:
+        raise ValueError(f'mean_ab must be (a, b) or a prior file, got {source!r}')
+    return mean
+
 
 @METRICS.register_module()
 class ColorizationMetric(BaseMetric):
-    """Per-pixel ab error, the paper's raw-accuracy AuC and the vividness of the output.
+    """Per-pixel ab error, the paper's AuC (raw and class-rebalanced), the vividness
+    of the output, and the same numbers for trivial baselines.
 
-    For every image with ``pred_ab`` and ``gt_ab`` (2, H, W):
+    For every image with ``pred_ab`` and ``gt_ab`` (2, H, W), with the per-pixel ab
+    error ``e = ||pred - gt||_2`` and the thresholds ``t = 0, 1, ..., max_thresh``:
 
-    - ``ab_l2``: mean Euclidean ab error per pixel;
-    - ``auc``: area under the curve of the share of pixels whose ab error is within a
-      threshold, thresholds 0..``max_thresh`` (the paper's "AuC", 150), in percent;
+    - ``ab_l2``: mean ``e`` per pixel (averaged over images);
+    - ``auc``: the area under the cumulative-mass curve of ``e``:
+      ``mean_t (share of pixels with e <= t)``, in percent, per image and then
+      averaged over images (the paper's "AuC", raw accuracy, thresholds 0..150);
+    - ``auc_rebalanced``: the same curve with every pixel weighted by
+      ``1 / p(q)``, ``q`` the nearest bin (of ``bins``) of its ground-truth ab and
+      ``p`` a bin distribution, over all pixels of the evaluation set pooled:
+      ``mean_t [sum_px w(px) [e(px) <= t] / sum_px w(px)]``, in percent. With
+      ``prior=None`` (default) ``p`` is the evaluation set's own (unsmoothed) bin
+      frequency, so this is the mean over the colours present of each colour's
+      accuracy curve: every colour counts equally (the paper's class-rebalanced
+      AuC). With a prior file, its (smoothed) distribution is used and pixels of
+      bins it gives probability 0 are left out;
     - ``pred_chroma`` / ``gt_chroma``: mean chroma sqrt(a^2 + b^2) of prediction and
       truth, and ``chroma_ratio`` = pred / gt (desaturated predictions: << 1).
+
+    **Baselines**, computed by the same code on the same images and reported as
+    ``<name>/auc``, ``<name>/auc_rebalanced``, ``<name>/ab_l2``,
+    ``<name>/pred_chroma``, ``<name>/chroma_ratio``:
+
+    - ``'gray'``: ab = 0 everywhere (the input shown as it is);
+    - ``'mean'``: ab = the training set's mean ab everywhere, from ``mean_ab``: a
+      pair ``(a, b)`` or a prior file (``tools/compute_color_prior.py`` or the
+      ``color_prior.npz`` that ``prior='auto'`` leaves in the work dir record the
+      exact pixel mean; older files give the prior-weighted bin centre).
 
     Grayscale images (``is_gray``) are skipped and counted in ``num_gray_skipped``.
 
     Args:
-        max_thresh (int): Largest threshold of the AuC. Defaults to 150.
+        max_thresh (int): Largest threshold of the AuCs. Defaults to 150.
+        bins (str): The ab bins of ``auc_rebalanced``. Defaults to
+            ``'original313'``.
+        prior (str, optional): Prior .npz file for the weights of
+            ``auc_rebalanced``; None: the evaluation set's own. Defaults to None.
+        baselines (Sequence[str]): Any of ``'gray'``, ``'mean'``. Defaults to ().
+        mean_ab (tuple | str, optional): For the ``'mean'`` baseline, see above.
         collect_device (str): Device to collect results across ranks.
         prefix (str, optional): Metric name prefix. Defaults to ``'color'``.
     """
     default_prefix: Optional[str] = 'color'
 
-    def __init__(self, max_thresh: int = 150, collect_device: str = 'cpu',
+    def __init__(self,
+                 max_thresh: int = 150,
+                 bins: str = 'original313',
+                 prior: Optional[str] = None,
+                 baselines: Sequence[str] = (),
+                 mean_ab: Optional[Union[Sequence[float], str]] = None,
+                 collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
-        self.thresholds = torch.arange(0, max_thresh + 1, dtype=torch.float32)
+        if isinstance(baselines, str):
+            baselines = (baselines, )
+        unknown = [b for b in baselines if b not in BASELINES]
+        if unknown:
+            raise ValueError(f'ColorizationMetric baselines must be among {BASELINES}, '
+                             f'got {unknown}')
+        if 'mean' in baselines and mean_ab is None:
+            raise ValueError("ColorizationMetric baselines=('mean', ...) needs mean_ab: "
+                             "the training set's mean (a, b) or a prior file")
+        self.max_thresh = int(max_thresh)
+        self.thresholds = torch.arange(0, self.max_thresh + 1, dtype=torch.float32)
+        self.bins = load_ab_bins(bins)
+        self.weights = None
+        if prior is not None:
+            p = load_prior(prior)['prior'].double()
+            if p.numel() != self.bins.size(0):
+                raise ValueError(f'ColorizationMetric prior {prior!r} has {p.numel()} '
+                                 f'bins, bins={bins!r} has {self.bins.size(0)}')
+            self.weights = torch.where(p > 0, 1. / p.clamp(min=1e-300),
+                                       torch.zeros_like(p))
+        self.baselines = tuple(baselines)
+        self.mean_ab = _mean_ab_of(mean_ab) if mean_ab is not None else None
+
+    # ------------------------------------------------------------------------
+    def _image_stats(self, pred: torch.Tensor, gt: torch.Tensor,
+                     gt_bin: torch.Tensor):
+        """Per-image numbers, and the pixels counted by ground-truth bin ``q`` and
+        smallest passed threshold ``l`` (``max_thresh + 1``: none), as a (2, M) int32
+        tensor of the codes ``q * (max_thresh + 2) + l`` present and their counts."""
+        err = (pred - gt).norm(dim=0).flatten()
+        within = (err[None] <= self.thresholds[:, None]).float().mean(1)
+        stats = dict(ab_l2=err.mean().item(), auc=within.mean().item() * 100,
+                     pred_chroma=pred.norm(dim=0).mean().item(),
+                     gt_chroma=gt.norm(dim=0).mean().item())
+        # e <= t  <=>  ceil(e) <= t for integer t
+        level = err.ceil().clamp(max=self.max_thresh + 1).long()
+        # sparse: the (bin, level) codes present and their pixel counts, int32
+        codes, counts = torch.unique(gt_bin.flatten() * (self.max_thresh + 2) + level,
+                                     return_counts=True)
+        return stats, torch.stack([codes, counts]).int()
+
+    def _predictions(self, pred: torch.Tensor) -> Dict[str, torch.Tensor]:
+        out = {'': pred}
+        for name in self.baselines:
+            if name == 'gray':
+                out[name] = torch.zeros_like(pred)
+            else:
+                out[name] = self.mean_ab.to(pred)[:, None, None].expand_as(pred)
+        return out
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -42,21 +144,48 @@ class ColorizationMetric(BaseMetric):
             if pred.shape != gt.shape:
                 raise ValueError(f'pred_ab {tuple(pred.shape)} and gt_ab '
                                  f'{tuple(gt.shape)} differ')
-            err = (pred - gt).norm(dim=0).flatten()
-            within = (err[None] <= self.thresholds[:, None]).float().mean(1)
-            self.results.append(dict(
-                gray=False,
-                ab_l2=err.mean().item(),
-                auc=within.mean().item() * 100,
-                pred_chroma=pred.norm(dim=0).mean().item(),
-                gt_chroma=gt.norm(dim=0).mean().item()))
+            gt_bin = nearest_bin(gt[None], self.bins)[0]
+            record = dict(gray=False, hists={})
+            for name, p in self._predictions(pred).items():
+                stats, hist = self._image_stats(p, gt, gt_bin)
+                record.update({(f'{name}/{k}' if name else k): v
+                               for k, v in stats.items()})
+                record['hists'][name] = hist
+            self.results.append(record)
+
+    def _auc_rebalanced(self, hist: torch.Tensor) -> float:
+        counts = hist.double().view(self.bins.size(0), self.max_thresh + 2)
+        per_bin = counts.sum(1)
+        if self.weights is None:
+            weights = torch.where(per_bin > 0, 1. / per_bin.clamp(min=1),
+                                  torch.zeros_like(per_bin))
+        else:
+            weights = self.weights
+        total = (weights * per_bin).sum()
+        if total <= 0:
+            return float('nan')
+        passed = counts[:, :self.max_thresh + 1].cumsum(1)  # (Q, T + 1)
+        curve = (weights[:, None] * passed).sum(0) / total
+        return curve.mean().item() * 100
 
     def compute_metrics(self, results: List[dict]) -> dict:
         color = [r for r in results if not r['gray']]
         out = dict(num_gray_skipped=float(len(results) - len(color)))
         if not color:
             return out
-        for key in ('ab_l2', 'auc', 'pred_chroma', 'gt_chroma'):
-            out[key] = sum(r[key] for r in color) / len(color)
-        out['chroma_ratio'] = out['pred_chroma'] / max(out['gt_chroma'], 1e-8)
+        size = self.bins.size(0) * (self.max_thresh + 2)
+        pooled: Dict[str, torch.Tensor] = {}
+        for name in ('', ) + self.baselines:
+            pairs = torch.cat([r['hists'][name] for r in color], dim=1).long()
+            pooled[name] = torch.bincount(pairs[0], weights=pairs[1].double(),
+                                          minlength=size)
+        for name in ('', ) + self.baselines:
+            pre = f'{name}/' if name else ''
+            for key in ('ab_l2', 'auc', 'pred_chroma'):
+                out[pre + key] = sum(r[pre + key] for r in color) / len(color)
+            if not name:
+                out['gt_chroma'] = sum(r['gt_chroma'] for r in color) / len(color)
+            out[pre + 'chroma_ratio'] = out[pre + 'pred_chroma'] / max(
+                out['gt_chroma'], 1e-8)
+            out[pre + 'auc_rebalanced'] = self._auc_rebalanced(pooled[name])
         return out

@@ -15,7 +15,8 @@ class Colorization(BaseSelfSupervisor):
     The data preprocessor (default ``ColorizationDataPreprocessor``) turns RGB into
     the network input ``L - 50`` and the ab target; the head holds the maths (soft
     encoding, rebalanced loss, annealed-mean decoding). Grayscale images keep no loss;
-    their count in the batch is logged as ``num_gray``.
+    their count in the batch is logged as ``num_gray`` (by the preprocessor's
+    full-resolution test, or by the head's when ``model.head.gray_test='target'``).
 
     Modes of :meth:`forward`: ``'tensor'`` (backbone/neck features), ``'loss'``,
     ``'predict'`` (data samples with ``pred_ab`` (2, H, W) and ``gt_ab``).
@@ -61,8 +62,13 @@ class Colorization(BaseSelfSupervisor):
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
         gt_ab, is_gray = self._targets(data_samples)
-        losses = self.head.loss(self.extract_feat(inputs), gt_ab, ~is_gray)
-        losses['num_gray'] = is_gray.sum().float()
+        extra = {}
+        gray_thresh = getattr(self.data_preprocessor, 'gray_thresh', None)
+        if gray_thresh is not None:
+            extra['gray_thresh'] = gray_thresh
+        losses = self.head.loss(self.extract_feat(inputs), gt_ab, ~is_gray, **extra)
+        # The head reports its own count when it tests the resized target.
+        losses.setdefault('num_gray', is_gray.sum().float())
         return losses
 
     def predict(self, inputs: torch.Tensor,

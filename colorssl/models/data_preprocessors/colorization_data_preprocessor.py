@@ -7,6 +7,53 @@ from mmpretrain.registry import MODELS
 
 from colorssl.color import rgb8_to_lab, rgb_to_lab
 
+GRAY_THRESHOLD = 5.0
+"""An image is grayscale when no pixel has ``|a|`` or ``|b|`` above this value (the
+released training code's rule). Shared by the data preprocessor, the colour prior
+(:func:`colorssl.models.data_preprocessors.ab_histogram`) and the tools."""
+
+
+def images_to_lab(images: Union[torch.Tensor, Sequence[torch.Tensor]],
+                  channel_order: str = 'rgb',
+                  device: Optional[Union[str, torch.device]] = None) -> torch.Tensor:
+    """Images -> CIE Lab, the conversion of :class:`ColorizationDataPreprocessor`.
+
+    Args:
+        images (Tensor | list[Tensor]): (N, 3, H, W) or N tensors (3, H, W) of one
+            size, uint8 in [0, 255] or float in [0, 1], in ``channel_order``.
+        channel_order (str): ``'rgb'`` or ``'bgr'``. Defaults to ``'rgb'``.
+        device (str | torch.device, optional): Where to convert. Defaults to the
+            images' device.
+
+    Returns:
+        Tensor: Lab of shape (N, 3, H, W), float32.
+    """
+    if isinstance(images, (list, tuple)):
+        shapes = {tuple(img.shape) for img in images}
+        if len(shapes) != 1:
+            raise ValueError(
+                'ColorizationDataPreprocessor needs images of one size in a batch, '
+                f'got shapes {sorted(shapes)}: crop or resize them in the pipeline')
+        images = torch.stack(list(images))
+    if images.dim() != 4 or images.size(1) != 3:
+        raise ValueError('ColorizationDataPreprocessor expects (N, 3, H, W) images, '
+                         f'got shape {tuple(images.shape)}')
+    if device is not None:
+        images = images.to(device)
+    if images.dtype == torch.uint8:
+        # 8-bit input: table-driven conversion, channel order folded in.
+        return rgb8_to_lab(images, channel_order=channel_order)
+    rgb = images.float()
+    if channel_order == 'bgr':
+        rgb = rgb.flip(1)
+    return rgb_to_lab(rgb)
+
+
+def gray_flags(ab: torch.Tensor, gray_thresh: float = GRAY_THRESHOLD) -> torch.Tensor:
+    """(N,) bool: True for the images of ab (N, 2, H, W) with no ``|a|`` or ``|b|``
+    above ``gray_thresh``."""
+    return ab.abs().flatten(1).amax(1) <= gray_thresh
+
 
 @MODELS.register_module()
 class ColorizationDataPreprocessor(BaseDataPreprocessor):
@@ -30,7 +77,7 @@ class ColorizationDataPreprocessor(BaseDataPreprocessor):
         l_norm (float): L is divided by it after centring. Defaults to 1 (the paper
             feeds L - 50 unscaled).
         gray_thresh (float): An image is grayscale when no pixel has |a| or |b| above
-            this value. Defaults to 5 (the released code).
+            this value. Defaults to :data:`GRAY_THRESHOLD` (5, the released code).
         replicate_l (int): Number of times L is repeated along channels, for
             backbones that expect more than one input channel (e.g. 3 for an
             RGB-shaped stem fed gray images). Defaults to 1.
@@ -40,7 +87,7 @@ class ColorizationDataPreprocessor(BaseDataPreprocessor):
                  channel_order: str = 'rgb',
                  l_cent: float = 50.,
                  l_norm: float = 1.,
-                 gray_thresh: float = 5.,
+                 gray_thresh: float = GRAY_THRESHOLD,
                  replicate_l: int = 1):
         super().__init__()
         if channel_order not in ('rgb', 'bgr'):
@@ -65,24 +112,7 @@ class ColorizationDataPreprocessor(BaseDataPreprocessor):
         Returns:
             Tensor: Lab of shape (N, 3, H, W), float32, on the model's device.
         """
-        if isinstance(images, (list, tuple)):
-            shapes = {tuple(img.shape) for img in images}
-            if len(shapes) != 1:
-                raise ValueError(
-                    'ColorizationDataPreprocessor needs images of one size in a batch, '
-                    f'got shapes {sorted(shapes)}: crop or resize them in the pipeline')
-            images = torch.stack(list(images))
-        if images.dim() != 4 or images.size(1) != 3:
-            raise ValueError('ColorizationDataPreprocessor expects (N, 3, H, W) images, '
-                             f'got shape {tuple(images.shape)}')
-        images = images.to(self.device)
-        if images.dtype == torch.uint8:
-            # 8-bit input: table-driven conversion, channel order folded in.
-            return rgb8_to_lab(images, channel_order=self.channel_order)
-        rgb = images.float()
-        if self.channel_order == 'bgr':
-            rgb = rgb.flip(1)
-        return rgb_to_lab(rgb)
+        return images_to_lab(images, self.channel_order, self.device)
 
     def split_lab(self, lab: torch.Tensor):
         """Lab (N, 3, H, W) -> (network input (N, replicate_l, H, W),
@@ -91,7 +121,7 @@ class ColorizationDataPreprocessor(BaseDataPreprocessor):
         if self.replicate_l > 1:
             inputs = inputs.expand(-1, self.replicate_l, -1, -1).contiguous()
         ab = lab[:, 1:]
-        is_gray = ab.abs().flatten(1).amax(1) <= self.gray_thresh
+        is_gray = gray_flags(ab, self.gray_thresh)
         return inputs, ab, is_gray
 
     def forward(self, data: dict, training: bool = False) -> dict:

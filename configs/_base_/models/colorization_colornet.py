@@ -15,8 +15,11 @@ model = dict(
         type='ColorizationHead',
         in_channels=256,
         bins='original313',  # the released 313 ab bin centres (grid 10)
-        # prior: the empirical ab distribution shipped with colorssl (see README);
-        # use tools/compute_color_prior.py for your own data.
+        # The colour prior of the rebalancing (paper Sec. 2.2), estimated from
+        # prior_samples random training images by ColorPriorHook before training
+        # (kept in checkpoints); or a prior .npz file, or None (no rebalancing).
+        prior='auto',
+        prior_samples=10000,
         rebalance_lambda=0.5,  # paper Sec. 2.2
         num_neighbors=5,  # paper; the released training layer used 10
         sigma=5.,  # soft-encoding Gaussian, paper Sec. 2.1

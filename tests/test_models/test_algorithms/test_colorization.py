@@ -9,7 +9,8 @@ def build(backbone=None, in_channels=32):
     backbone = backbone or dict(type='ColorizationNet', base_channels=8)
     return MODELS.build(dict(
         type='Colorization', backbone=backbone,
-        head=dict(type='ColorizationHead', in_channels=in_channels)))
+        head=dict(type='ColorizationHead', in_channels=in_channels,
+                  prior='cifar10mini')))
 
 
 def images(n=2, size=32, gray=()):
