@@ -8,6 +8,7 @@ from copy import deepcopy
 from types import SimpleNamespace
 
 import pytest
+import torch
 from mmengine.config import Config
 from tool_helpers import REPO_ROOT, TINY_CFG
 
@@ -52,7 +53,7 @@ def test_train_default_work_dir_and_resume_modes(cfg, tmp_path):
     assert auto.resume is True and auto.load_from is None
 
     ckpt = tmp_path / 'iter_2.pth'
-    ckpt.write_bytes(b'')
+    torch.save({'state_dict': {}, 'meta': {'iter': 2}}, ckpt)  # a loadable file
     given = train_tool.merge_args(deepcopy(cfg), _train_args(resume=str(ckpt)))
     assert given.resume is True and given.load_from == str(ckpt)
 
