@@ -2,7 +2,9 @@
 
 ``import colorssl`` (or ``custom_imports=dict(imports=['colorssl'])`` in a config)
 registers every colorssl module in mmpretrain's registries and makes mmengine's
-checkpoints loadable with torch's weights-only unpickler.
+checkpoints loadable with torch's weights-only unpickler. It needs only mmpretrain:
+nothing here imports mmdet or mmsegmentation, which detection and segmentation configs
+need (``pip install 'colorssl[det]'`` / ``'colorssl[seg]'``).
 """
 from .utils import patch_mmengine_checkpoints
 
