@@ -2,9 +2,11 @@
 
     python tools/make_demo_data.py [--out data/demo] [--size 96]
 
-Random crops of real colour photos bundled in the ``skimage/data`` folder (no download)
-are saved as an ImageNet-style folder: ``train/<photo>/*.png`` and ``val/<photo>/*.png``.
-The val photos are different photos from the train ones.
+Random crops of real colour photos bundled in the ``skimage/data`` folder (no
+download) are saved as an ImageNet-style folder: ``train/<photo>/*.png`` and
+``val/<photo>/*.png``.
+The val photos are different photos from the train ones; they are also copied whole, at
+their full resolution, to ``heldout/<photo>.png`` (what tools/run_demo.sh colorizes).
 """
 import argparse
 import os
@@ -49,6 +51,14 @@ def make_split(out: str, photos, num: int, size: int, rng) -> int:
     return count
 
 
+def copy_heldout(out: str, photos) -> None:
+    """The held-out photos, whole and at full resolution, as ``<out>/<photo>.png``."""
+    os.makedirs(out, exist_ok=True)
+    for photo in photos:
+        img = Image.open(osp.join(skimage_data_dir(), photo)).convert('RGB')
+        img.save(osp.join(out, osp.splitext(photo)[0] + '.png'))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', default='data/demo', help='output folder')
@@ -63,7 +73,9 @@ def main():
                          args.size, rng)
     n_val = make_split(osp.join(args.out, 'val'), VAL_PHOTOS, args.val_crops,
                        args.size, rng)
-    print(f'wrote {n_train} train and {n_val} val images to {args.out}')
+    copy_heldout(osp.join(args.out, 'heldout'), VAL_PHOTOS)
+    print(f'wrote {n_train} train and {n_val} val crops and {len(VAL_PHOTOS)} held-out '
+          f'photos to {args.out}')
 
 
 if __name__ == '__main__':

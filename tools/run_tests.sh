@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# The README's second command: set up (or reuse) the environment and run the tests.
-# Extra arguments go to pytest (e.g. tests/test_color -k lab).
+# The README's second command: set up (or reuse) the full environment (compiled mmcv,
+# mmdet, mmsegmentation, test and lint tools; see tools/setup_env.sh), run the tests and
+# check the lint (flake8 and isort --check, settings in setup.cfg). Fails if either fails.
+# Extra arguments go to pytest (e.g. tests/test_color -k lab); COLORSSL_LINT=0 skips the
+# lint step.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ENV_DIR=$(bash tools/setup_env.sh | tail -n 1)
-exec "$ENV_DIR/bin/python" -m pytest -q -p no:cacheprovider "$@"
+PY="$ENV_DIR/bin/python"
+rc=0
+"$PY" -m pytest -q -p no:cacheprovider "$@" || rc=$?
+if [ "${COLORSSL_LINT:-1}" != 0 ]; then
+  echo "[run_tests] lint: flake8 and isort --check-only (setup.cfg)" >&2
+  "$PY" -m flake8 . || { echo "[run_tests] flake8 failed" >&2; rc=1; }
+  "$PY" -m isort --check-only --quiet . || \
+    { echo "[run_tests] isort failed: run '$PY -m isort .'" >&2; rc=1; }
+fi
+exit "$rc"

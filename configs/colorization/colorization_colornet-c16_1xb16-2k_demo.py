@@ -1,6 +1,8 @@
-# The README demo: the paper's network at quarter width (base_channels=16) trained for
-# 2,000 iterations on 64x64 crops of the embedded demo data (real photos shipped with
-# scikit-image, written by tools/make_demo_data.py). About 4 minutes on 2 CPU cores.
+# The demo of tools/run_demo.sh: the paper's network at quarter width (base_channels=16)
+# trained on 64x64 crops of the embedded demo data (photos that ship with scikit-image,
+# written to data/demo/ by tools/make_demo_data.py), sized to finish in minutes on 2
+# CPU cores. The colour prior of the rebalancing is estimated from the demo's training
+# crops before the first iteration (prior='auto' from the model base, ColorPriorHook).
 _base_ = [
     '../_base_/models/colorization_colornet.py',
     '../_base_/datasets/folder_colorization.py',
@@ -8,10 +10,7 @@ _base_ = [
     '../_base_/colorization_runtime.py',
 ]
 
-# The prior is computed from the demo photos by tools/run_demo.sh
-# (tools/compute_color_prior.py data/demo/train --out data/demo/prior_313.npz).
-model = dict(backbone=dict(base_channels=16),
-             head=dict(in_channels=64, prior='data/demo/prior_313.npz'))
+model = dict(backbone=dict(base_channels=16), head=dict(in_channels=64))
 
 data_root = 'data/demo/'
 train_pipeline = [
@@ -36,9 +35,10 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4))
 param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[1600],
                         gamma=0.1)]
-train_cfg = dict(max_iters=2000, val_interval=500)
+train_cfg = dict(max_iters=2000, val_interval=1000)
 default_hooks = dict(logger=dict(interval=50),
-                     checkpoint=dict(interval=500, max_keep_ckpts=2))
-custom_hooks = [dict(type='ColorizationVisualizationHook', interval=500,
-                     num_samples=6)]
+                     checkpoint=dict(interval=1000, max_keep_ckpts=1))
+# The picture hook first, so that --cfg-options custom_hooks.0.interval=N sets it.
+custom_hooks = [dict(type='ColorizationVisualizationHook', interval=500, num_samples=6),
+                dict(type='ColorPriorHook')]
 randomness = dict(seed=0)
