@@ -59,3 +59,77 @@ def test_demo_config_trains_tests_and_draws(demo_data, tmp_path):
     proc = run(['tools/test.py', DEMO, str(work / 'iter_24.pth'), '--work-dir',
                 str(tmp_path / 'test'), '--cfg-options', *opts])
     assert 'color/chroma_ratio' in proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------ prior='auto' end to end
+AUTO_CONFIG = """
+_base_ = [{base!r}]
+model = dict(head=dict(prior='auto', prior_samples=100))
+custom_hooks = [dict(type='ColorPriorHook')]
+"""
+
+
+@pytest.fixture(scope='module')
+def auto_run(tmp_path_factory):
+    """4 iterations of the tiny colorization config with prior='auto' on a generated
+    image folder (16 colour training images)."""
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from tool_helpers import make_image_folder
+
+    root = tmp_path_factory.mktemp('auto')
+    images = make_image_folder(root / 'images')
+    config = root / 'tiny_auto.py'
+    config.write_text(AUTO_CONFIG.format(
+        base=osp.join(ROOT, 'tests', 'data', 'configs',
+                      'tiny_colorization_imagefolder.py')))
+    work = root / 'work'
+    proc = run(['tools/train.py', str(config), '--work-dir', str(work),
+                '--no-validate', '--cfg-options', f'train_dataloader.dataset.data_root={images}'])
+    return dict(config=str(config), images=images, work=work,
+                output=proc.stdout + proc.stderr)
+
+
+def test_auto_prior_goes_to_log_cache_and_checkpoint(auto_run):
+    import torch
+
+    from colorssl.color import load_prior
+
+    assert 'color prior: estimated from 16 images' in auto_run['output']
+    logs = glob.glob(str(auto_run['work'] / '*' / '*.log'))
+    assert any('color prior: estimated from 16 images' in open(f).read()
+               for f in logs)
+    cache = load_prior(auto_run['work'] / 'color_prior.npz')
+    assert cache['meta']['num_images_used'] == 16
+    state = torch.load(auto_run['work'] / 'iter_4.pth', map_location='cpu',
+                       weights_only=False)['state_dict']
+    torch.testing.assert_close(state['head.prior'].double(),
+                               cache['prior'] / cache['prior'].sum(), rtol=1e-5,
+                               atol=1e-8)
+    assert int(state['head.prior_num_images']) == 16
+
+
+def test_checkpoint_alone_serves_colorize_and_test(auto_run, tmp_path):
+    """No training data, no prior file: the training data_root of the config
+    points nowhere."""
+    photo = auto_run['images'] / 'val' / 'red' / 'red_0.png'
+    out = tmp_path / 'colorized'
+    ckpt = str(auto_run['work'] / 'iter_4.pth')
+    run([osp.join(ROOT, 'tools', 'colorize.py'), auto_run['config'], ckpt, str(photo),
+         '--out-dir', str(out), '--size', '32'], cwd=str(tmp_path))
+    assert (out / 'red_0.png').is_file()
+    proc = run([osp.join(ROOT, 'tools', 'test.py'), auto_run['config'], ckpt,
+                '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+                f'test_dataloader.dataset.data_root={auto_run["images"]}'],
+               cwd=str(tmp_path))
+    assert 'color/auc_rebalanced' in proc.stdout + proc.stderr
+
+
+def test_resume_reads_the_cached_prior(auto_run):
+    proc = run(['tools/train.py', auto_run['config'], '--work-dir',
+                str(auto_run['work']), '--resume', '--no-validate', '--cfg-options',
+                f'train_dataloader.dataset.data_root={auto_run["images"]}',
+                'train_cfg.max_iters=6'])
+    output = proc.stdout + proc.stderr
+    assert 'color prior: loaded from' in output and 'not recomputed' in output
+    assert 'color prior: estimated' not in output
+    assert (auto_run['work'] / 'iter_6.pth').is_file()

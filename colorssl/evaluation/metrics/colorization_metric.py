@@ -91,8 +91,9 @@ class ColorizationMetric(BaseMetric):
             raise ValueError(f'ColorizationMetric baselines must be among {BASELINES}, '
                              f'got {unknown}')
         if 'mean' in baselines and mean_ab is None:
-            raise ValueError("ColorizationMetric baselines=('mean', ...) needs mean_ab: "
-                             "the training set's mean (a, b) or a prior file")
+            raise ValueError("ColorizationMetric baselines=('mean', ...) needs "
+                             "mean_ab: the training set's mean (a, b) or a prior "
+                             'file')
         self.max_thresh = int(max_thresh)
         self.thresholds = torch.arange(0, self.max_thresh + 1, dtype=torch.float32)
         self.bins = load_ab_bins(bins)
