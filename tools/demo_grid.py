@@ -26,7 +26,7 @@ GAP = 4  # white pixels between panels and rows
 def gray_of(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB ``(H, W, 3)`` -> its CIE L shown as gray, uint8 ``(H, W, 3)``."""
     from colorssl.color import lab_to_rgb, rgb_to_lab
-    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.
+    x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255.
     lab = rgb_to_lab(x)
     lab[:, 1:] = 0
     gray = lab_to_rgb(lab, clip=True)[0].permute(1, 2, 0).numpy()

@@ -16,8 +16,9 @@ PY="$ENV_DIR/bin/python"
 CONFIG=configs/colorization/colorization_colornet-c16_1xb16-2k_demo.py
 WORK_DIR=${WORK_DIR:-work_dirs/demo}
 SIZE=${DEMO_SIZE:-256}
-# mmcv-lite has no compiled ops; mmcv says so on import although the demo needs none.
-export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore::UserWarning:mmcv.cnn.bricks.transformer}
+# Quiet two import-time warnings that do not concern the demo: mmcv-lite has no
+# compiled ops (the demo needs none); mmengine imports pkg_resources (setuptools < 81).
+export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore::UserWarning:mmcv.cnn.bricks.transformer,ignore:pkg_resources is deprecated:UserWarning}
 
 [ -d data/demo/heldout ] || "$PY" tools/make_demo_data.py --out data/demo
 # The colour prior of the rebalancing is estimated from data/demo/train by the
