@@ -6,13 +6,17 @@
 Every image under DATA_DIR (searched recursively for .jpg .jpeg .png .bmp) is
 converted to RGB (any PIL mode: RGBA, palette, CMYK, 16-bit, grayscale ...),
 then to CIE Lab; each pixel's ab is counted at its nearest bin. Grayscale
-images (|a| <= 5 and |b| <= 5 at every pixel, the rule of the original
-training code) and unreadable files are skipped and counted; the names of
-unreadable files are printed. The per-bin counts are normalised, smoothed with
-a Gaussian of ``--sigma`` in ab space (0: no smoothing) and written with
-:func:`colorssl.color.save_prior`, together with the raw counts and a ``meta``
-record: the data folder, image counts, skipped counts and the exact command.
-The colorization head reads this file (``model.head.prior``).
+images (|a| <= 5 and |b| <= 5 at every pixel: ``GRAY_THRESHOLD`` of the data
+preprocessor, the rule of the original training code) and unreadable files are
+skipped and counted; the names of unreadable files are printed. The counting is
+:func:`colorssl.models.data_preprocessors.ab_histogram`, the code that
+``model.head.prior='auto'`` runs at the start of training. The per-bin counts
+are normalised, smoothed with a Gaussian of ``--sigma`` in ab space (0: no
+smoothing) and written with :func:`colorssl.color.save_prior`, together with
+the raw counts and a ``meta`` record: the data folder, image counts, skipped
+counts, the exact mean ab of the counted pixels and the command. The
+colorization head reads this file (``model.head.prior``); ``prior='auto'``
+makes the same estimate without this step.
 """
 import argparse
 import os
@@ -25,13 +29,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorssl.color import (SoftEncoder, load_ab_bins, rgb_to_lab, save_prior,
-                            smooth_prior)
+from colorssl.color import load_ab_bins, save_prior
+from colorssl.models.data_preprocessors import (GRAY_THRESHOLD, ABHistogram,
+                                                ab_histogram)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
-GRAYSCALE_THRESHOLD = 5.0
-# Pixels per nearest-bin call.
-_BATCH_PIXELS = 1 << 20
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -82,8 +84,8 @@ def find_images(root: str) -> List[str]:
     return sorted(found)
 
 
-def read_ab(path: str) -> np.ndarray:
-    """ab values of an image file as a (2, H, W) float32 array."""
+def read_rgb(path: str) -> torch.Tensor:
+    """An image file as a (3, H, W) float64 RGB tensor in [0, 1]."""
     with Image.open(path) as img:
         img.load()
         if img.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
@@ -94,8 +96,7 @@ def read_ab(path: str) -> np.ndarray:
         else:
             rgb = np.asarray(img.convert('RGB'), dtype=np.float64).transpose(
                 2, 0, 1) / 255.0
-    lab = rgb_to_lab(torch.from_numpy(np.clip(rgb, 0.0, 1.0)))
-    return lab[1:].float().numpy()
+    return torch.from_numpy(np.clip(rgb, 0.0, 1.0))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -103,7 +104,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if not osp.isdir(args.data_dir):
         raise SystemExit(f'data_dir {args.data_dir!r} is not a folder')
     bins = load_ab_bins(args.bins)
-    encoder = SoftEncoder(bins, num_neighbors=1)
     files = find_images(args.data_dir)
     num_found = len(files)
     if num_found == 0:
@@ -114,46 +114,24 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         pick = np.sort(rng.choice(num_found, args.max_images, replace=False))
         files = [files[i] for i in pick]
 
-    counts = torch.zeros(len(bins), dtype=torch.int64)
-    pending: List[np.ndarray] = []
-    pending_pixels = 0
+    hist = ABHistogram.empty(len(bins))
     corrupt: List[str] = []
-    num_gray = 0
-    num_used = 0
-
-    def flush():
-        nonlocal pending, pending_pixels
-        if pending:
-            ab = torch.from_numpy(np.concatenate(pending, axis=1))
-            idx = encoder.nearest(ab.view(1, 2, -1, 1))
-            counts.add_(torch.bincount(idx.view(-1), minlength=len(bins)))
-        pending, pending_pixels = [], 0
-
     for rel in files:
         try:
-            ab = read_ab(osp.join(args.data_dir, rel))
+            rgb = read_rgb(osp.join(args.data_dir, rel))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError
                 ) as e:
             corrupt.append(rel)
             print(f'skipping unreadable image {rel}: {e}', file=sys.stderr)
             continue
-        if np.abs(ab).max() <= GRAYSCALE_THRESHOLD:
-            num_gray += 1
-            continue
-        num_used += 1
-        pending.append(ab.reshape(2, -1))
-        pending_pixels += pending[-1].shape[1]
-        if pending_pixels >= _BATCH_PIXELS:
-            flush()
-    flush()
+        hist = hist.merge(ab_histogram([rgb], bins, GRAY_THRESHOLD))
+    num_gray, num_used, counts = hist.num_gray, hist.num_color, hist.counts
     if num_used == 0:
         raise SystemExit(f'no colour image could be used under '
                          f'{args.data_dir!r} ({num_gray} grayscale, '
                          f'{len(corrupt)} unreadable)')
 
-    prior = counts.double() / counts.sum()
-    if args.sigma > 0:
-        prior = smooth_prior(prior, bins, sigma=args.sigma)
+    prior = hist.to_prior(bins.double(), sigma=args.sigma)
     meta = dict(
         data_dir=args.data_dir,
         bins=args.bins,
@@ -169,7 +147,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         skipped_grayscale=num_gray,
         skipped_corrupt=len(corrupt),
         corrupt_files=corrupt,
-        grayscale_threshold=GRAYSCALE_THRESHOLD,
+        grayscale_threshold=GRAY_THRESHOLD,
+        mean_ab=list(hist.mean_ab),
         command='python ' + shlex.join(
             [sys.argv[0] if argv is None else 'tools/compute_color_prior.py'] +
             (sys.argv[1:] if argv is None else list(argv))),

@@ -26,7 +26,7 @@ def images_to_lab(images: Union[torch.Tensor, Sequence[torch.Tensor]],
             images' device.
 
     Returns:
-        Tensor: Lab of shape (N, 3, H, W), float32.
+        Tensor: Lab of shape (N, 3, H, W), float32 (float64 for float64 input).
     """
     if isinstance(images, (list, tuple)):
         shapes = {tuple(img.shape) for img in images}
@@ -43,7 +43,7 @@ def images_to_lab(images: Union[torch.Tensor, Sequence[torch.Tensor]],
     if images.dtype == torch.uint8:
         # 8-bit input: table-driven conversion, channel order folded in.
         return rgb8_to_lab(images, channel_order=channel_order)
-    rgb = images.float()
+    rgb = images if images.dtype == torch.float64 else images.float()
     if channel_order == 'bgr':
         rgb = rgb.flip(1)
     return rgb_to_lab(rgb)
