@@ -1,166 +1,157 @@
-"""Colorization speed, as ratios against references measured in the same run.
+"""Colorization training step vs the same backbone's supervised step.
 
-    python benchmarks/bench_colorization.py [--batch-size 32] [--size 176]
-        [--config CONFIG | --plain-resnet --depth 50] [--repeats 5] [--skip-step]
+    python benchmarks/bench_colorization.py [--models paper resnet50] [--rounds 3]
+        [--size 176] [--device cpu]
 
-1. Lab conversion in ColorizationDataPreprocessor (one batched call) vs. skimage's
-   ``rgb2lab`` image by image on the same uint8 batch (target: >= 10x faster).
-2. One colorization pretraining step (preprocessor + backbone + 313-bin head +
-   soft-encoding + rebalanced loss + Adam) vs. one supervised classification step
-   (mmpretrain ImageClassifier, same ResNet, same batch, LinearClsHead, 1000 classes,
-   same optimizer) (target: <= 1.15x the time), timed in alternating rounds
-   (median of ``--repeats``; the ratio of each round is printed too). The
-   backbone is the one of ``--config`` (default: the shipped ResNet-50
-   colorization config, dilated to output stride 8) with BN instead of
-   SyncBN; the classifier takes it with ``in_channels=3``.
-   ``--plain-resnet`` uses a stock stride-32 ResNet instead (the head then
-   upsamples its logits 8x).
+For each model, one colorization pretraining step (Lab conversion in the data
+preprocessor + backbone + 313-bin head + soft encoding + rebalanced loss + Adam)
+is timed against one supervised classification step (mmpretrain ImageClassifier,
+the same backbone with ``in_channels=3``, global pooling, a 1000-class linear
+head, Adam) on the same uint8 batch, in alternating rounds; the ratio of the
+medians is printed with each round's ratio (target <= 1.15x).
+
+* ``paper``: ColorizationNet at full width (the paper's network,
+  ``configs/colorization/colorization_colornet_1xb40-450k_in1k.py``), batch 40.
+* ``resnet50``: the shipped colorization ResNet-50 (dilated to output stride 8,
+  ``configs/colorization/colorization_resnet50_8xb32-200k_in1k.py``), batch 32.
+
+SyncBN is replaced by BN and the prior is the shipped file (no prior estimation).
+In the same rounds, the two colour pieces of the step are timed on their own at the
+step's sizes: soft encoding of the ab target at the prediction size (``SoftEncoder``
+with rebalancing weights) and the loss forward + backward
+(``multinomial_color_loss`` on channels-last logits); their share of the
+colorization step is printed beside the ratio.
 """
 import argparse
 import os.path as osp
 import statistics
 import time
 
-import numpy as np
 import torch
+import torch.nn.functional as F
+from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import colorssl  # noqa: F401
+from colorssl.color import (DEFAULT_PRIOR, SoftEncoder, load_ab_bins, load_prior,
+                            rebalance_weights, rgb8_to_lab)
+from colorssl.models.losses import multinomial_color_loss
 from colorssl.utils.malloc_tuning import tune_malloc
 
-
-def timed(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+                   'colorization')
+MODELS_TO_RUN = dict(
+    paper=(osp.join(CONFIGS, 'colorization_colornet_1xb40-450k_in1k.py'), 40),
+    resnet50=(osp.join(CONFIGS, 'colorization_resnet50_8xb32-200k_in1k.py'), 32))
 
 
-def bench_lab(images: torch.Tensor, repeats: int) -> None:
-    """The preprocessor's Lab conversion (numba kernel when installed, with
-    torch's thread count and with one thread; the pure-torch path) against
-    skimage image by image, all on the same uint8 batch."""
-    import os
-    from skimage.color import rgb2lab
-
-    from colorssl.color import cpu_kernels
-    pre = MODELS.build(dict(type='ColorizationDataPreprocessor'))
-    nhwc = images.permute(0, 2, 3, 1).numpy()
-    t_ref = timed(lambda: [rgb2lab(img) for img in nhwc], repeats)
-    ref = np.stack([rgb2lab(img) for img in nhwc])
-    threads = torch.get_num_threads()
-    runs = [('preprocessor', threads, '1'), ('preprocessor', 1, '1'),
-            ('pure-torch path', threads, '0')]
-    if not cpu_kernels.enabled():
-        runs = [('preprocessor (numba not installed)', threads, '0')]
-    saved = os.environ.get(cpu_kernels.ENV_SWITCH)
-    try:
-        for name, n, switch in runs:
-            os.environ[cpu_kernels.ENV_SWITCH] = switch
-            torch.set_num_threads(n)
-            t_ours = timed(lambda: pre.to_lab(images), repeats)
-            diff = np.abs(pre.to_lab(images).permute(0, 2, 3, 1).numpy() - ref).max()
-            print(f'[lab] batch {tuple(images.shape)}: {name} ({n} thread'
-                  f'{"s" if n > 1 else ""}) {t_ours * 1e3:.1f} ms, skimage per image '
-                  f'{t_ref * 1e3:.1f} ms, speed-up {t_ref / t_ours:.1f}x '
-                  f'(target >= 10x), max |diff| {diff:.2e}')
-    finally:
-        torch.set_num_threads(threads)
-        if saved is None:
-            os.environ.pop(cpu_kernels.ENV_SWITCH, None)
-        else:
-            os.environ[cpu_kernels.ENV_SWITCH] = saved
-
-
-def step_backbone(args) -> dict:
-    """The backbone config both models share (in_channels aside)."""
-    if args.plain_resnet:
-        return dict(type='ResNet', depth=args.depth, out_indices=(3, ))
-    from mmengine.config import Config
-    backbone = Config.fromfile(args.config).model.backbone.to_dict()
+def build_models(config: str, device: str):
+    """The colorization model of ``config`` and a classifier on its backbone."""
+    model = Config.fromfile(config).model.to_dict()
+    backbone = model['backbone']
     backbone.pop('init_cfg', None)
     if backbone.get('norm_cfg', {}).get('type') == 'SyncBN':
         backbone['norm_cfg'] = dict(backbone['norm_cfg'], type='BN')
-    return backbone
-
-
-def bench_step(images: torch.Tensor, backbone: dict, repeats: int) -> None:
-    n = images.size(0)
-    feat = 512 if backbone.get('depth', 50) < 50 else 2048
-    color = MODELS.build(dict(
-        type='Colorization',
-        backbone=dict(backbone, in_channels=1),
-        head=dict(type='ColorizationHead', in_channels=feat)))
+    model['head']['prior'] = DEFAULT_PRIOR
+    color = MODELS.build(model)
     cls = MODELS.build(dict(
         type='ImageClassifier',
         data_preprocessor=dict(type='ClsDataPreprocessor', mean=[123.7, 116.3, 103.5],
                                std=[58.4, 57.1, 57.4], to_rgb=False),
         backbone=dict(backbone, in_channels=3),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=1000, in_channels=feat)))
-    labels = torch.randint(0, 1000, (n, ))
+        head=dict(type='LinearClsHead', num_classes=1000,
+                  in_channels=model['head']['in_channels'])))
+    return color.to(device), cls.to(device)
+
+
+def colour_pieces(images: torch.Tensor, device: str, stride: int = 4):
+    """Soft encoding and loss forward/backward at the step's sizes, as callables."""
+    bins = load_ab_bins()
+    bin_weight = rebalance_weights(load_prior(DEFAULT_PRIOR)['prior']).float()
+    encoder = SoftEncoder(bins, num_neighbors=5, sigma=5.0).to(device)
+    images = images.to(device)
+    ab = rgb8_to_lab(images)[:, 1:]
+    ab = F.adaptive_avg_pool2d(ab, [s // stride for s in ab.shape[2:]])
+    idx, weight, pixel_weight = encoder(ab, bin_weight=bin_weight.to(device))
+    logits = torch.randn(len(ab), len(bins), *ab.shape[2:], device=device)
+    logits = logits.contiguous(memory_format=torch.channels_last).requires_grad_()
+
+    def loss():
+        multinomial_color_loss(logits, idx, weight, pixel_weight).backward()
+        logits.grad = None
+
+    return dict(encode=lambda: encoder(ab, bin_weight=bin_weight.to(device)),
+                loss=loss)
+
+
+def bench(name: str, rounds: int, size: int, device: str) -> None:
+    config, batch_size = MODELS_TO_RUN[name]
+    color, cls = build_models(config, device)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8,
+                           generator=gen)
+    labels = torch.randint(0, 1000, (batch_size, ), generator=gen)
 
     def batch():
         return dict(inputs=list(images),
                     data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
 
-    steps = {}
-    for name, model in (('colorization', color), ('classification', cls)):
+    def sync():
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    tasks = {}
+    for key, model in (('colorization', color), ('classification', cls)):
         model.train()
         optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-5))
-        steps[name] = (lambda model=model, optim=optim:
-                       model.train_step(batch(), optim))
-        steps[name]()  # warm-up
-    # Rounds of one step each, alternating, so that both see the same machine
+        tasks[key] = (lambda model=model, optim=optim:
+                      model.train_step(batch(), optim))
+    tasks.update(colour_pieces(images, device))
+    for fn in tasks.values():  # warm-up
+        fn()
+    # Rounds of one run each, alternating, so that all see the same machine
     # state (a step takes seconds; the machine's speed drifts over minutes).
-    times = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, fn in steps.items():
+    times = {key: [] for key in tasks}
+    for _ in range(rounds):
+        for key, fn in tasks.items():
+            sync()
             start = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - start)
-    med = {name: statistics.median(t) for name, t in times.items()}
+            sync()
+            times[key].append(time.perf_counter() - start)
+    med = {key: statistics.median(t) for key, t in times.items()}
     ratio = med['colorization'] / med['classification']
-    per_round = [c / s for c, s in zip(times['colorization'],
-                                       times['classification'])]
-    desc = (f"ResNet-{backbone.get('depth')} strides {backbone.get('strides', 'stock')}"
-            f" dilations {backbone.get('dilations', 'stock')}")
-    print(f'[step] {desc}, batch {n} at {images.shape[-1]}px, median of {repeats} '
-          f'alternating rounds: colorization {med["colorization"]:.3f} s, '
-          f'classification {med["classification"]:.3f} s, ratio {ratio:.3f}x '
-          f'(target <= 1.15x); per round: '
-          + ', '.join(f'{r:.3f}x' for r in per_round))
+    per_round = ', '.join(f'{c / s:.3f}x' for c, s in zip(
+        times['colorization'], times['classification']))
+    print(f'[{name}] batch {batch_size} at {size}px on {device}, median of {rounds} '
+          f'alternating rounds: colorization {med["colorization"]:.3f} s '
+          f'({batch_size / med["colorization"]:.1f} img/s), classification '
+          f'{med["classification"]:.3f} s ({batch_size / med["classification"]:.1f} '
+          f'img/s), ratio {ratio:.3f}x (target <= 1.15x); per round: {per_round}')
+    print(f'[{name}] share of the colorization step: soft encoding '
+          f'{med["encode"] * 1e3:.1f} ms ({med["encode"] / med["colorization"]:.1%}),'
+          f' loss forward+backward {med["loss"] * 1e3:.1f} ms '
+          f'({med["loss"] / med["colorization"]:.1%})', flush=True)
 
 
 def main():
     tune_malloc()  # as tools/train.py does; COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--models', nargs='+', choices=list(MODELS_TO_RUN),
+                        default=list(MODELS_TO_RUN))
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='alternating timed rounds (after one warm-up)')
     parser.add_argument('--size', type=int, default=176)
-    parser.add_argument('--config', default=osp.join(
-        osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'colorization',
-        'colorization_resnet50_8xb32-200k_in1k.py'),
-        help='config whose model.backbone both steps use')
-    parser.add_argument('--plain-resnet', action='store_true',
-                        help="a stock stride-32 ResNet of --depth instead")
-    parser.add_argument('--depth', type=int, default=50, help='with --plain-resnet')
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='timed runs (Lab) / alternating rounds (steps)')
-    parser.add_argument('--skip-step', action='store_true')
+    parser.add_argument('--device', default='cpu', help="e.g. 'cuda'")
     args = parser.parse_args()
     torch.manual_seed(0)
-    images = torch.randint(0, 256, (args.batch_size, 3, args.size, args.size),
-                           dtype=torch.uint8)
-    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}')
-    bench_lab(images, args.repeats)
-    if not args.skip_step:
-        bench_step(images, step_backbone(args), args.repeats)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} CPU threads, '
+          f'device {args.device}')
+    for name in args.models:
+        bench(name, args.rounds, args.size, args.device)
 
 
 if __name__ == '__main__':

@@ -4,14 +4,22 @@ Each ab value is spread over its ``K`` nearest bin centres with weights
 ``exp(-d^2 / (2 sigma^2))`` normalised to sum to one (Zhang et al., ECCV 2016,
 Sec. 2.1: K = 5, sigma = 5; the released training code used K = 10).
 
-The K nearest bins are found exactly, by brute force: the squared distances
-``(a - a_q)^2 + (b - b_q)^2`` to all ``Q`` bins (computed element-wise, in
-the input's precision, then rounded to float32) and ``torch.topk``, a few
-thousand pixels at a time. Ties are broken by bin index, the lower first:
-the ranking key packs the bit pattern of the float32 distance (which orders
-non-negative floats like their values) above the bin index into one int64,
-so no two keys are equal and any ``topk`` returns the same bins in the same
-order on any device.
+The K nearest bins are found exactly: squared distances
+``(a - a_q)^2 + (b - b_q)^2`` (element-wise, in the input's precision, rounded
+to float32) and ``torch.topk``, a few thousand pixels at a time. Ties are
+broken by bin index, the lower first: the ranking key packs the bit pattern
+of the float32 distance (which orders non-negative floats like their values)
+above the bin index into one int64, so no two keys are equal and any ``topk``
+returns the same bins in the same order on any device.
+
+Only candidate bins are ranked: ab space is cut into square cells of side
+``s`` and each cell lists the bins within ``r + 2h`` of its centre (``r`` the
+K-th nearest bin distance from the centre, ``h = s / sqrt(2)``). For a point
+of the cell, the K bins nearest the centre are within ``r + h``, and any
+unlisted bin is more than ``r + h`` away, so the unlisted bins are never among
+its K nearest: the result is the brute-force one (with a margin of 0.01 for
+float rounding). Points outside the table (far from all bins) are ranked
+against all ``Q`` bins.
 
 The weights are computed in float64 from the K distances, on pieces small
 enough for torch to run them in one thread (:mod:`.pieces`): with the exact
@@ -19,14 +27,17 @@ ranking, the outputs are the same bits for any CPU thread count.
 """
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from .pieces import in_pieces
 
-# Pixels ranked at a time: bounds the (pixels, Q) int64 key tensor.
+# Pixels ranked at a time: bounds the (pixels, candidates) key tensor.
 _PIXELS = 4096
+# Side of the candidate table's cells, in Lab units (at least).
+_CELL = 5.0
 
 
 def _check_ab(ab: Tensor) -> Tensor:
@@ -43,6 +54,30 @@ def _check_ab(ab: Tensor) -> Tensor:
     if not bool(torch.isfinite(ab).all()):
         raise ValueError('ab contains non-finite values (nan or inf)')
     return ab.detach()
+
+
+def _candidate_table(bins: np.ndarray, k: int) -> Tuple[np.ndarray, ...]:
+    """Cells covering the bins' bounding box plus two cells, and the bins
+    that can be among the k nearest of a point in each (module docstring).
+
+    Returns:
+        tuple: ``origin`` (2,) and ``cell`` (float), cell ``(i, j)`` being
+        ``origin + cell * [i, i + 1) x [j, j + 1)``; ``shape`` (2,) int, the
+        number of cells per axis; ``cand`` (cells, M) int64, the candidates of
+        cell ``i * shape[1] + j``, padded with ``Q`` (no bin).
+    """
+    cell = max(_CELL, float(np.ptp(bins, axis=0).max()) / 128)
+    origin = bins.min(0) - 2 * cell
+    shape = np.ceil((bins.max(0) + 2 * cell - origin) / cell).astype(int)
+    ij = np.stack(np.meshgrid(np.arange(shape[0]), np.arange(shape[1]),
+                              indexing='ij'), -1).reshape(-1, 2)
+    centres = origin + cell * (ij + 0.5)
+    dist = np.sqrt(((centres[:, None] - bins[None]) ** 2).sum(-1))
+    kth = np.partition(dist, k - 1, axis=1)[:, k - 1:k]
+    keep = dist <= kth + cell * np.sqrt(2) + 1e-2
+    order = np.argsort(~keep, axis=1, kind='stable')[:, :keep.sum(1).max()]
+    cand = np.where(np.take_along_axis(keep, order, 1), order, len(bins))
+    return origin, cell, shape, cand
 
 
 class SoftEncoder(nn.Module):
@@ -88,25 +123,50 @@ class SoftEncoder(nn.Module):
         self.sigma = float(sigma)
         self.register_buffer('bins', bins.detach().float().clone(),
                              persistent=False)
-        self._index_bits = max(1, (q - 1).bit_length())
+        origin, self._cell, self._shape, cand = _candidate_table(
+            bins.detach().double().cpu().numpy(), num_neighbors)
+        self._origin = origin.tolist()
+        self.register_buffer('candidates', torch.from_numpy(cand),
+                             persistent=False)
+        # Bin coordinates with an extra bin at infinity (the padding index).
+        self.register_buffer('padded_bins', torch.cat(
+            [self.bins, self.bins.new_full((1, 2), float('inf'))]),
+            persistent=False)
+        self._index_bits = q.bit_length()
 
     def extra_repr(self) -> str:
         return (f'num_bins={self.bins.shape[0]}, '
                 f'num_neighbors={self.num_neighbors}, sigma={self.sigma}')
 
+    def _top(self, a: Tensor, b: Tensor, cand: Tensor, k: int) -> Tensor:
+        """The k nearest of the candidate bins ``cand`` (C, M) of points
+        ``(a, b)``, each (C,): (C, k) int64, nearest first."""
+        bins = self.padded_bins.to(a.dtype)
+        flat = cand.reshape(-1)
+        d2 = a[:, None] - bins[:, 0].index_select(0, flat).view(cand.shape)
+        d2.mul_(d2)
+        db = b[:, None] - bins[:, 1].index_select(0, flat).view(cand.shape)
+        d2.add_(db.mul_(db))
+        key = d2.float().view(torch.int32).long()
+        key.bitwise_left_shift_(self._index_bits).bitwise_or_(cand)
+        top = torch.topk(key, k, dim=1, largest=False, sorted=True).values
+        return top.bitwise_and_((1 << self._index_bits) - 1)
+
     def _rank(self, a: Tensor, b: Tensor, k: int) -> Tensor:
         """The k nearest bins of points ``(a, b)``, each (C,): (C, k) int64,
         nearest first (see the module docstring)."""
-        bins = self.bins.to(a.dtype)
-        d2 = a[:, None] - bins[:, 0]
-        d2.mul_(d2)
-        db = b[:, None] - bins[:, 1]
-        d2.add_(db.mul_(db))
-        key = d2.float().view(torch.int32).long()
-        key.bitwise_left_shift_(self._index_bits)
-        key.bitwise_or_(torch.arange(bins.shape[0], device=a.device))
-        top = torch.topk(key, k, dim=1, largest=False, sorted=True).values
-        return top.bitwise_and_((1 << self._index_bits) - 1)
+        rows, cols = self._shape
+        u = torch.floor((a - self._origin[0]) / self._cell)
+        v = torch.floor((b - self._origin[1]) / self._cell)
+        inside = (u >= 0) & (u < rows) & (v >= 0) & (v < cols)
+        cell = u.clamp(0, rows - 1).long() * cols + v.clamp(0, cols - 1).long()
+        idx = self._top(a, b, self.candidates.index_select(0, cell), k)
+        outside = (~inside).nonzero().squeeze(1)
+        if len(outside):  # far from all bins: rank against all of them
+            q = self.bins.shape[0]
+            every = torch.arange(q, device=a.device).expand(len(outside), q)
+            idx[outside] = self._top(a[outside], b[outside], every, k)
+        return idx
 
     def _encode(self, a: Tensor, b: Tensor) -> Tuple[Tensor, Tensor]:
         """idx (C, K) and Gaussian weights (C, K) of points (a, b), (C,)."""
