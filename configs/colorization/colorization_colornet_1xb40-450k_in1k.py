@@ -1,9 +1,14 @@
 # The paper's ImageNet pretraining. Every hyper-parameter and its source:
 #   batch 40 (1 GPU) of mirrored random 176x176 crops  - released training prototxt
 #   Adam lr 3e-5, betas (0.9, 0.99), weight decay 1e-3  - released solver
-#   lr x0.1 at 225k, 450k iterations                     - released solver
+#   lr x0.1 at 225k                                      - released solver (step 225k)
+#   450k iterations                                      - paper (the released solver
+#                                                          says max_iter 500k)
 #   Q=313 bins (grid 10), 5-NN soft encoding sigma 5    - paper Sec. 2.1
 #   rebalancing lambda 0.5, prior smoothed sigma 5      - paper Sec. 2.2
+#   prior: ImageNet's own, estimated from 10,000 random training images before the
+#   first iteration (model.head.prior='auto', ColorPriorHook; the paper used the
+#   full training set), kept in the checkpoints
 #   annealed mean T=0.38                                - paper Sec. 2.3
 # The paper removes grayscale images from ImageNet; the released code zeroes their
 # loss, which is what ColorizationDataPreprocessor/Colorization do (logged num_gray).

@@ -3,6 +3,8 @@
 # The last two stages are dilated (output stride 8 instead of 32) so the 313-bin
 # logits are computed at 1/8 and resized to the paper's 1/4; dilation does not
 # change the weights, so the backbone transfers to a stock ResNet-50.
+# The rebalancing prior is ImageNet's own: model.head.prior='auto' (model base)
+# estimates it from 10,000 random training images before the first iteration.
 _base_ = [
     '../_base_/models/colorization_colornet.py',
     '../_base_/datasets/imagenet_colorization.py',

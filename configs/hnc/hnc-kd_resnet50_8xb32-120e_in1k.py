@@ -3,6 +3,10 @@
 # weight decay 1e-4, lr x0.1 every 30 epochs, 120 epochs.
 # The public code does not run ResNet-50 and gives no lambda for it; the
 # ResNet-101 value is used here untuned.
+# Augmentation as the official HNC training script: random resized crops without
+# the horizontal flip (its flip line is commented out), i.e. mmpretrain's
+# imagenet_bs32 training pipeline minus RandomFlip. The ResNet-101/152 and mse
+# configs inherit this.
 _base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py']
 
 custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
@@ -14,6 +18,13 @@ model = dict(
     head=dict(
         type='HNCLinearClsHead',
         hnc_loss=dict(type='HNCLoss', k=100, mode='kd', loss_weight=0.0065)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=224),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 train_cfg = dict(max_epochs=120)
 param_scheduler = dict(

@@ -2,7 +2,8 @@
 # label smoothing). Swin's last stage is a (N, 768, 7, 7) map: dropping the
 # pooling neck and using the HNC head gives the same network and parameter
 # names as the stock one, so stock Swin-T checkpoints load unchanged. k and
-# lambda follow the ResNet setting untuned.
+# lambda follow the ResNet setting untuned. The stock recipe's augmentation is kept,
+# horizontal flip included (the official HNC script trains ResNets without flip).
 _base_ = ['mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py']
 
 custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)

@@ -4,7 +4,8 @@
 # class token excluded) and the head averages them: a GAP-token ViT rather
 # than the class-token one. Mixup's soft labels: every class with a non-zero
 # target is excluded from the negatives. k and lambda follow the ResNet
-# setting untuned.
+# setting untuned. The stock recipe's augmentation is kept, horizontal flip
+# included (the official HNC script trains ResNets without flip).
 _base_ = ['mmpretrain::vision_transformer/vit-base-p16_64xb64_in1k.py']
 
 custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
