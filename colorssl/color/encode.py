@@ -25,6 +25,7 @@ The weights are computed in float64 from the K distances, on pieces small
 enough for torch to run them in one thread (:mod:`.pieces`): with the exact
 ranking, the outputs are the same bits for any CPU thread count.
 """
+import functools
 from typing import Optional, Tuple
 
 import numpy as np
@@ -56,9 +57,11 @@ def _check_ab(ab: Tensor) -> Tensor:
     return ab.detach()
 
 
-def _candidate_table(bins: np.ndarray, k: int) -> Tuple[np.ndarray, ...]:
-    """Cells covering the bins' bounding box plus two cells, and the bins
-    that can be among the k nearest of a point in each (module docstring).
+@functools.lru_cache(maxsize=16)
+def _candidate_table(bins_bytes: bytes, k: int) -> Tuple[np.ndarray, ...]:
+    """For the float64 bins ``bins_bytes`` (Q x 2): cells covering their
+    bounding box plus two cells, and the bins that can be among the k nearest
+    of a point in each (module docstring).
 
     Returns:
         tuple: ``origin`` (2,) and ``cell`` (float), cell ``(i, j)`` being
@@ -66,6 +69,7 @@ def _candidate_table(bins: np.ndarray, k: int) -> Tuple[np.ndarray, ...]:
         number of cells per axis; ``cand`` (cells, M) int64, the candidates of
         cell ``i * shape[1] + j``, padded with ``Q`` (no bin).
     """
+    bins = np.frombuffer(bins_bytes).reshape(-1, 2)
     cell = max(_CELL, float(np.ptp(bins, axis=0).max()) / 128)
     origin = bins.min(0) - 2 * cell
     shape = np.ceil((bins.max(0) + 2 * cell - origin) / cell).astype(int)
@@ -91,8 +95,9 @@ class SoftEncoder(nn.Module):
         sigma (float): Standard deviation of the Gaussian kernel, in Lab
             units. Defaults to 5.0.
 
-    The bins are a non-persistent buffer: ``.to(device)`` moves them and they
-    stay out of state dicts. Calls run without autograd.
+    The bins and their candidate table are non-persistent buffers:
+    ``.to(device)`` moves them and they stay out of state dicts. Calls run
+    without autograd.
 
     Example:
         >>> enc = SoftEncoder(load_ab_bins(), num_neighbors=5, sigma=5.0)
@@ -124,9 +129,9 @@ class SoftEncoder(nn.Module):
         self.register_buffer('bins', bins.detach().float().clone(),
                              persistent=False)
         origin, self._cell, self._shape, cand = _candidate_table(
-            bins.detach().double().cpu().numpy(), num_neighbors)
+            bins.detach().double().cpu().numpy().tobytes(), num_neighbors)
         self._origin = origin.tolist()
-        self.register_buffer('candidates', torch.from_numpy(cand),
+        self.register_buffer('candidates', torch.tensor(cand),
                              persistent=False)
         # Bin coordinates with an extra bin at infinity (the padding index).
         self.register_buffer('padded_bins', torch.cat(
@@ -153,8 +158,8 @@ class SoftEncoder(nn.Module):
         return top.bitwise_and_((1 << self._index_bits) - 1)
 
     def _rank(self, a: Tensor, b: Tensor, k: int) -> Tensor:
-        """The k nearest bins of points ``(a, b)``, each (C,): (C, k) int64,
-        nearest first (see the module docstring)."""
+        """The k (<= K) nearest bins of points ``(a, b)``, each (C,): (C, k)
+        int64, nearest first (see the module docstring)."""
         rows, cols = self._shape
         u = torch.floor((a - self._origin[0]) / self._cell)
         v = torch.floor((b - self._origin[1]) / self._cell)
@@ -235,42 +240,19 @@ class SoftEncoder(nn.Module):
         return idx.view(n, h, w)
 
 
-def soft_encode(ab: Tensor,
-                bins: Tensor,
-                num_neighbors: int = 5,
+def soft_encode(ab: Tensor, bins: Tensor, num_neighbors: int = 5,
                 sigma: float = 5.0) -> Tuple[Tensor, Tensor]:
-    """Functional form of :class:`SoftEncoder`.
-
-    Args:
-        ab (Tensor): ab values, shape ``(N, 2, H, W)``.
-        bins (Tensor): Bin centres, shape ``(Q, 2)``.
-        num_neighbors (int): K. Defaults to 5.
-        sigma (float): Gaussian standard deviation. Defaults to 5.0.
-
-    Returns:
-        tuple[Tensor, Tensor]: ``idx`` (int64) and ``weight``, each
-        ``(N, K, H, W)``; see :meth:`SoftEncoder.forward`.
-    """
+    """Functional form of :class:`SoftEncoder` (same arguments): ``idx`` and
+    ``weight``, each ``(N, K, H, W)``."""
     enc = SoftEncoder(bins, num_neighbors=num_neighbors, sigma=sigma)
     return enc.to(ab.device)(ab)
 
 
-def soft_encode_dense(ab: Tensor,
-                      bins: Tensor,
-                      num_neighbors: int = 5,
+def soft_encode_dense(ab: Tensor, bins: Tensor, num_neighbors: int = 5,
                       sigma: float = 5.0) -> Tensor:
-    """Soft-encoded targets as a dense distribution over all bins.
-
-    Args:
-        ab (Tensor): ab values, shape ``(N, 2, H, W)``.
-        bins (Tensor): Bin centres, shape ``(Q, 2)``.
-        num_neighbors (int): K. Defaults to 5.
-        sigma (float): Gaussian standard deviation. Defaults to 5.0.
-
-    Returns:
-        Tensor: Shape ``(N, Q, H, W)``, zero except at the K nearest bins of
-        each pixel, summing to 1 over ``Q``.
-    """
+    """Soft-encoded targets as a dense distribution over all bins (arguments
+    as :func:`soft_encode`): shape ``(N, Q, H, W)``, zero except at the K
+    nearest bins of each pixel, summing to 1 over ``Q``."""
     idx, weight = soft_encode(ab, bins, num_neighbors, sigma)
     n, _, h, w = idx.shape
     out = weight.new_zeros((n, bins.shape[0], h, w))
@@ -278,13 +260,6 @@ def soft_encode_dense(ab: Tensor,
 
 
 def nearest_bin(ab: Tensor, bins: Tensor) -> Tensor:
-    """Index of the nearest bin of every pixel (ties: the lower index).
-
-    Args:
-        ab (Tensor): ab values, shape ``(N, 2, H, W)``.
-        bins (Tensor): Bin centres, shape ``(Q, 2)``.
-
-    Returns:
-        Tensor: int64, shape ``(N, H, W)``.
-    """
+    """Index (int64, ``(N, H, W)``) of the nearest of the ``bins`` ``(Q, 2)``
+    of every pixel of ``ab`` ``(N, 2, H, W)``; ties go to the lower index."""
     return SoftEncoder(bins, num_neighbors=1).to(ab.device).nearest(ab)
