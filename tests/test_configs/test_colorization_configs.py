@@ -28,7 +28,8 @@ def test_prior_is_estimated_or_absent_and_the_hook_is_there(path):
 
 def test_released_recipe_config():
     cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'colorization', 'colorization_colornet-k10_1xb40-450k_in1k.py'))
+        ROOT, 'configs', 'colorization',
+        'colorization_colornet-k10_1xb40-450k_in1k.py'))
     head = cfg.model.head
     assert (head.num_neighbors, head.target_resize, head.gray_test) == (
         10, 'nearest', 'target')

@@ -33,3 +33,92 @@ def test_perfect_prediction():
     out = metric.evaluate(1)
     assert out['color/ab_l2'] == 0 and out['color/auc'] == 100
     assert out['color/chroma_ratio'] == pytest.approx(1.)
+
+
+# --------------------------------------------------------- rebalanced AuC, baselines
+def numpy_auc_rebalanced(preds, gts, bins, prior=None, max_thresh=150):
+    """Straightforward re-implementation: every pixel of every image pooled, weight
+    1 / p(nearest ground-truth bin), p the images' own bin frequency by default."""
+    err = np.concatenate([np.linalg.norm(p - t, axis=0).ravel()
+                          for p, t in zip(preds, gts)])
+    ab = np.concatenate([t.reshape(2, -1).T for t in gts])
+    nearest = ((ab[:, None] - bins[None]) ** 2).sum(-1).argmin(1)
+    if prior is None:
+        prior = np.bincount(nearest, minlength=len(bins)) / len(nearest)
+    w = np.where(prior[nearest] > 0, 1. / np.maximum(prior[nearest], 1e-300), 0.)
+    curve = [(w * (err <= t)).sum() / w.sum() for t in range(max_thresh + 1)]
+    return np.mean(curve) * 100
+
+
+def skewed_images(n=4, seed=0):
+    """Mostly one colour, a few pixels of rarer ones (what rebalancing is about)."""
+    g = torch.Generator().manual_seed(seed)
+    gts = []
+    for _ in range(n):
+        gt = torch.full((2, 6, 5), 10.) + torch.randn(2, 6, 5, generator=g)
+        gt[:, :2, :2] = torch.randn(2, 2, 2, generator=g) * 40
+        gts.append(gt)
+    preds = [torch.full_like(t, 10.) + torch.randn(t.shape, generator=g) * 3
+             for t in gts]
+    return preds, gts
+
+
+def test_auc_rebalanced_against_numpy():
+    from colorssl.color import load_ab_bins
+    bins = load_ab_bins('original313').double().numpy()
+    preds, gts = skewed_images()
+    metric = ColorizationMetric()
+    metric.process(None, [dict(pred_ab=p, gt_ab=t) for p, t in zip(preds, gts)])
+    out = metric.evaluate(len(gts))
+    ref = numpy_auc_rebalanced([p.double().numpy() for p in preds],
+                               [t.double().numpy() for t in gts], bins)
+    assert out['color/auc_rebalanced'] == pytest.approx(ref, rel=1e-6)
+    # predicting the dominant colour is good on raw AuC, worse once rebalanced
+    assert out['color/auc_rebalanced'] < out['color/auc'] - 5
+
+
+def test_auc_rebalanced_with_a_prior_file(tmp_path):
+    from colorssl.color import load_ab_bins, save_prior
+    bins = load_ab_bins('original313')
+    prior = torch.rand(313, generator=torch.Generator().manual_seed(1)).double()
+    prior[::7] = 0  # bins without probability leave their pixels out
+    prior /= prior.sum()
+    path = str(tmp_path / 'prior.npz')
+    save_prior(path, prior, bins, meta=dict(source='test'))
+    preds, gts = skewed_images(seed=2)
+    metric = ColorizationMetric(prior=path)
+    metric.process(None, [dict(pred_ab=p, gt_ab=t) for p, t in zip(preds, gts)])
+    out = metric.evaluate(len(gts))
+    ref = numpy_auc_rebalanced([p.double().numpy() for p in preds],
+                               [t.double().numpy() for t in gts],
+                               bins.double().numpy(), prior=prior.numpy())
+    assert out['color/auc_rebalanced'] == pytest.approx(ref, rel=1e-6)
+
+
+def test_baselines_are_the_metric_of_constant_predictions(tmp_path):
+    from colorssl.color import load_ab_bins, save_prior
+    preds, gts = skewed_images(n=3, seed=4)
+    samples = [dict(pred_ab=p, gt_ab=t, is_gray=False) for p, t in zip(preds, gts)]
+    metric = ColorizationMetric(baselines=('gray', 'mean'), mean_ab=(3., -4.))
+    metric.process(None, samples)
+    out = metric.evaluate(len(samples))
+    for name, value in (('gray', (0., 0.)), ('mean', (3., -4.))):
+        plain = ColorizationMetric()
+        plain.process(None, [dict(pred_ab=torch.tensor(value)[:, None, None]
+                                  .expand_as(t).clone(), gt_ab=t) for t in gts])
+        ref = plain.evaluate(len(gts))
+        for key in ('auc', 'auc_rebalanced', 'ab_l2', 'chroma_ratio'):
+            assert out[f'color/{name}/{key}'] == pytest.approx(ref[f'color/{key}'])
+    assert out['color/gray/chroma_ratio'] == 0
+    # mean ab from a prior file that records it
+    bins = load_ab_bins('original313')
+    path = str(tmp_path / 'p.npz')
+    save_prior(path, torch.ones(313) / 313, bins, meta=dict(mean_ab=[3., -4.]))
+    from_file = ColorizationMetric(baselines='mean', mean_ab=path)
+    from_file.process(None, samples)
+    assert from_file.evaluate(len(samples))['color/mean/auc'] == pytest.approx(
+        out['color/mean/auc'])
+    with pytest.raises(ValueError, match='mean_ab'):
+        ColorizationMetric(baselines=('mean', ))
+    with pytest.raises(ValueError, match='baselines'):
+        ColorizationMetric(baselines=('sepia', ))
