@@ -22,8 +22,11 @@ def _crc_written() -> bool:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f'{type(err).__name__}: {text[0] if text else ""}'.rstrip(': ')
+    """``Type: first sentence of the message`` (torch's messages run on)."""
+    lines = str(err).strip().splitlines()
+    text = lines[0].split('. ', 1)[0] if lines else ''
+    text = text if len(text) <= 200 else text[:197] + '...'
+    return f'{type(err).__name__}: {text}'.rstrip(': ')
 
 
 def checkpoint_problem(path: str) -> Optional[str]:
