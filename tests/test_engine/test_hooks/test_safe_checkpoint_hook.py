@@ -180,3 +180,20 @@ def test_damaged_load_from_names_the_file(tmp_path, resume):
                        match=rf'cannot {action} checkpoint {ckpt}: not a complete'):
         _runner(tmp_path / 'b', max_iters=4, resume=resume,
                 load_from=str(ckpt)).train()
+
+
+def test_out_dir_is_kept_and_searched(tmp_path):
+    """With ``out_dir`` mmengine saves to ``out_dir/<work_dir name>``; the atomic
+    backend keeps that, and the fallback searches there."""
+    work, out = tmp_path / 'work', tmp_path / 'elsewhere'
+    _runner(work, max_iters=4, out_dir=str(out)).train()
+    saved = out / 'work'
+    assert _files(saved) == ['iter_2.pth', 'iter_4.pth']
+    assert (work / 'last_checkpoint').read_text() == str(saved / 'iter_4.pth')
+    (saved / 'iter_4.pth').write_bytes(b'')
+    runner = _runner(work, max_iters=6, resume=True, out_dir=str(out))
+    runner.train()
+    text = sorted(work.glob('*/*.log'))[-1].read_text()
+    assert 'empty file (0 bytes)' in text
+    assert f'resuming from {saved / "iter_2.pth"} instead' in text
+    assert _files(saved) == ['iter_2.pth', 'iter_4.pth', 'iter_6.pth']
