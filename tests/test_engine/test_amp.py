@@ -118,8 +118,8 @@ def _amp_step(kind, device, wrapper_factory, low_dtype):
         assert seen['log_prob'] == [torch.float32]  # but not the soft-encoded loss
     else:
         assert 'loss_hnc' in losses
-    moved = [not torch.equal(a, b.detach()) for a, b in zip(before,
-                                                           model.parameters())]
+    after = list(model.parameters())
+    moved = [not torch.equal(a, b.detach()) for a, b in zip(before, after)]
     assert any(moved)
     assert all(torch.isfinite(p).all() for p in model.parameters())
 

@@ -17,9 +17,8 @@ import shutil
 
 import pytest
 import torch
-from tool_helpers import (CKPT_INTERVAL, MAX_ITERS, TINY_CFG, checkpoints,
-                          data_options, last_checkpoint, run_dirs, run_tool,
-                          train_cmd, train_records)
+from tool_helpers import (CKPT_INTERVAL, MAX_ITERS, TINY_CFG, checkpoints, data_options,
+                          last_checkpoint, run_dirs, run_tool, train_cmd, train_records)
 
 import colorssl  # noqa: F401  (weights-only loading of mmengine checkpoints)
 

@@ -21,7 +21,7 @@ def test_backend_is_registered_and_writes(tmp_path, monkeypatch):
     backend.put_text('hello', str(tmp_path / 'b.txt'))
     assert (tmp_path / 'sub' / 'a.bin').read_bytes() == b'\x00\x01'
     assert backend.get_text(str(tmp_path / 'b.txt')) == 'hello'
-    assert [dst for _, dst in replaced] == [str(tmp_path / 'sub' / 'a.bin'),
-                                           str(tmp_path / 'b.txt')]
+    expected = [str(tmp_path / 'sub' / 'a.bin'), str(tmp_path / 'b.txt')]
+    assert [dst for _, dst in replaced] == expected
     # the local prefix itself still maps to mmengine's plain backend
     assert type(get_file_backend(str(tmp_path))) is LocalBackend

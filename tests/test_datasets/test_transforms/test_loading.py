@@ -3,8 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from colorssl.datasets.transforms import (LoadRGBImage, read_rgb,
-                                          skipped_image_count)
+from colorssl.datasets.transforms import LoadRGBImage, read_rgb, skipped_image_count
 
 
 @pytest.fixture
