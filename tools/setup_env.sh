@@ -107,10 +107,12 @@ LIGHT_PKGS=("mmengine==$MMENGINE_VERSION" "mmpretrain==$MMPRETRAIN_VERSION" addi
   pyyaml packaging pillow opencv-python scikit-image "numpy<2")
 if [ -n "$MMCV_FULL" ]; then
   [ "$MMCV_FULL" = "$MMCV_VERSION" ] || die "mmcv $MMCV_FULL in $ENV_DIR, expected $MMCV_VERSION: pip uninstall -y mmcv, then rerun"
+  mmcv_msg="keeping the compiled mmcv $MMCV_FULL"
 else
   LIGHT_PKGS+=("mmcv-lite==$MMCV_VERSION")
+  mmcv_msg="mmcv-lite $MMCV_VERSION"
 fi
-log "installing mmengine, mmpretrain, ${MMCV_FULL:+the compiled mmcv is kept}${MMCV_FULL:-mmcv-lite}, scikit-image (or checking them)"
+log "installing (or checking) mmengine, mmpretrain, scikit-image; $mmcv_msg"
 "${PIP[@]}" install "${LIGHT_PKGS[@]}"
 
 # colorssl itself, editable; reinstalled only when this checkout is not the one imported.
@@ -178,7 +180,6 @@ fi
 
 log "installing mmdet, mmsegmentation and the test tools"
 "${PIP[@]}" install "mmdet==$MMDET_VERSION" "mmsegmentation==$MMSEG_VERSION" "numpy<2"
-"${PIP[@]}" install --no-deps -e "$ROOT"
 "${PIP[@]}" install -e "$ROOT[all,tests]"
 mmcv_ok || die "installing the full level replaced the compiled mmcv in $ENV_DIR (a package pulled mmcv-lite?)"
 log "environment ready ($LEVEL): $ENV_DIR"
