@@ -9,8 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.dist import broadcast, get_dist_info, is_main_process
-from mmengine.dist import all_reduce
+from mmengine.dist import all_reduce, broadcast, get_dist_info, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
