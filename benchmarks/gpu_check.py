@@ -21,13 +21,17 @@
 4. ``dist_train.sh``: ``tools/dist_train.sh`` on all GPUs (``--gpus``) with NCCL
    and ``--amp`` for 6 iterations of the paper network on generated images: exit 0,
    the world size in the log, finite losses, the final checkpoint written.
+5. ``2 ranks = 1 process`` (2 GPUs or more): the tiny colorization test config with
+   SyncBN, 3 steps on 2 GPUs at batch 2 per rank and on one GPU at batch 4: the same
+   weights (1e-4 + 1e-3 relative; GPU reductions are not bit-reproducible).
 
 Without CUDA (or with ``--cpu``) the same code paths run reduced: bf16 autocast on
 CPU (``torch.autocast('cpu', dtype=torch.bfloat16)``; mmengine 0.10.7's
 AmpOptimWrapper asserts a GPU, so an OptimWrapper whose ``optim_context`` adds the
 autocast stands in), batch 2 at 64 px, 3 steps, quarter-width paper network; the
 CUDA tests are reported as skipped; ``dist_train.sh`` runs 2 CPU processes (gloo)
-on a quarter-width paper network. CPU timings are not GPU numbers.
+on a quarter-width paper network, and the equivalence check freezes BatchNorm instead
+of SyncBN (GPU-only in torch). CPU timings are not GPU numbers.
 """
 import argparse
 import contextlib
@@ -148,6 +152,7 @@ def build_model(config, device, cpu_mode):
         if cpu_mode and model_cfg.backbone.type == 'ColorizationNet':
             model_cfg.backbone.base_channels = 16
             model_cfg.head.in_channels = 64
+    torch.manual_seed(0)
     model = MODELS.build(model_cfg)
     model.init_weights()
     return cfg, model.to(device).train()
@@ -326,6 +331,65 @@ def dist_check(python, gpus, cpu_mode, work):
                f'{losses[0]:.4g} -> {losses[-1]:.4g}')
 
 
+def equivalence_check(python, cpu_mode, work):
+    """2 ranks at batch 2 vs one process at batch 4: the same weights after 3 steps.
+
+    The tiny colorization test config (tests/data/configs), one grayscale image on
+    rank 0 at every step. On GPUs: SyncBN and NCCL; on CPU: frozen BatchNorm and gloo
+    (torch's SyncBatchNorm is GPU-only), as tests/test_tools/test_dist_train.py.
+    """
+    from PIL import Image
+    config = osp.join(REPO, 'tests', 'data', 'configs',
+                      'tiny_colorization_imagefolder.py')
+    setting = '2 CPU procs, frozen BN' if cpu_mode else '2 GPUs, SyncBN, nccl'
+    if not osp.isfile(config):
+        return Row('2 ranks = 1 process', setting, 'SKIP', f'{config} not found')
+    root = osp.join(work, 'equiv_images', 'train')
+    os.makedirs(root, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        img = rng.integers(0, 256, size=(32, 32, 3)).astype(np.uint8)
+        if i % 4 == 0:
+            img[:] = img[..., :1]
+        Image.fromarray(img).save(osp.join(root, f'img_{i:02d}.png'))
+    opts = ['--no-validate', '--cfg-options',
+            f'train_dataloader.dataset.data_root={osp.dirname(root)}',
+            'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3',
+            'train_dataloader.num_workers=0']
+    if cpu_mode:
+        opts.append('model.backbone.norm_eval=True')
+        rtol, atol = 1e-4, 1e-5
+    else:  # cuDNN/cuBLAS reductions are not bit-reproducible across batch splits
+        opts += ['model.backbone.norm_cfg.type=SyncBN',
+                 'env_cfg.dist_cfg.backend=nccl', 'randomness.deterministic=False']
+        rtol, atol = 1e-3, 1e-4
+    env = dict(os.environ, PYTHON=python, PORT=str(29600 + os.getpid() % 1000))
+    single, dist = osp.join(work, 'equiv_single'), osp.join(work, 'equiv_dist')
+    runs = [([python, osp.join(REPO, 'tools', 'train.py'), config, '--work-dir',
+              single, *opts, 'train_dataloader.batch_size=4'],
+             dict(env, CUDA_VISIBLE_DEVICES=env.get('CUDA_VISIBLE_DEVICES', '0')
+                  .split(',')[0])),
+            (['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config, '2',
+              '--work-dir', dist, *opts, 'train_dataloader.batch_size=2'], env)]
+    for cmd, run_env in runs:
+        proc = subprocess.run(cmd, cwd=REPO, env=run_env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:])
+            return Row('2 ranks = 1 process', setting, 'FAIL',
+                       f'{osp.basename(cmd[1])} exited {proc.returncode}')
+    a = torch.load(osp.join(single, 'iter_3.pth'), map_location='cpu')['state_dict']
+    b = torch.load(osp.join(dist, 'iter_3.pth'), map_location='cpu')['state_dict']
+    worst, key = max(((b[k].double() - a[k].double()).abs().max().item(), k)
+                     for k in a if a[k].is_floating_point())
+    close = a.keys() == b.keys() and all(
+        torch.allclose(b[k].double(), a[k].double(), rtol=rtol, atol=atol)
+        for k in a if a[k].is_floating_point())
+    return Row('2 ranks = 1 process', setting, 'PASS' if close else 'FAIL',
+               f'3 steps b2x2 vs b4: max |weight diff| {worst:.2g} ({key}); '
+               f'allowed {atol:g} + {rtol:g} rel')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--cpu', action='store_true',
@@ -385,6 +449,8 @@ def main():
             work = args.keep or tempfile.mkdtemp(prefix='gpu_check_')
             os.makedirs(work, exist_ok=True)
             rows.append(dist_check(python, gpus, cpu_mode, work))
+            if cpu_mode or gpus >= 2:
+                rows.append(equivalence_check(python, cpu_mode, work))
 
     print_table(rows)
     failed = [r.check for r in rows if r.status == 'FAIL']
