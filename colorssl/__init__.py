@@ -7,7 +7,9 @@ nothing here imports mmdet or mmsegmentation, which detection and segmentation c
 need (``pip install 'colorssl[det]'`` / ``'colorssl[seg]'``).
 """
 from .utils import patch_mmengine_checkpoints
+from .utils.require_mmcv import require_mmcv
 
+require_mmcv()  # before the modules that import mmcv: name both ways to install it
 patch_mmengine_checkpoints()
 
 from . import color  # noqa: E402,F401

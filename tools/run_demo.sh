@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ENV_DIR=$(bash tools/setup_env.sh --light | tail -n 1)
 PY="$ENV_DIR/bin/python"
-CONFIG=configs/colorization/colorization_colornet-c16_1xb16-2k_demo.py
+CONFIG=configs/colorization/colorization_colornet-c16_1xb16-0.6k_demo.py
 WORK_DIR=${WORK_DIR:-work_dirs/demo}
 SIZE=${DEMO_SIZE:-256}
 # Quiet two import-time warnings that do not concern the demo: mmcv-lite has no

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = 'configs/colorization/colorization_colornet-c16_1xb16-2k_demo.py'
+DEMO = 'configs/colorization/colorization_colornet-c16_1xb16-0.6k_demo.py'
 
 
 def run(args, cwd=ROOT):
