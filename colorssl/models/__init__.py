@@ -1,2 +1,1 @@
-from . import algorithms, backbones, data_preprocessors, heads, losses  # noqa: F401
-from . import necks, transfer  # noqa: F401
+from . import algorithms, backbones, data_preprocessors, heads, losses, necks, transfer

@@ -28,8 +28,9 @@ CUSTOM_IMPORTS_HINT = ("custom_imports = dict(imports=['colorssl'], "
 def colorssl_type_names() -> Set[str]:
     """Names of every class colorssl registered in the OpenMMLab registries
     (mmengine's root registries and those of mmpretrain, mmdet and mmseg)."""
-    import colorssl  # noqa: F401  (registers the modules)
     from mmengine.registry import Registry
+
+    import colorssl  # noqa: F401  (registers the modules)
 
     names = set()
     for package in ('mmengine.registry', 'mmpretrain.registry', 'mmdet.registry',
@@ -211,8 +212,6 @@ def build_runner(cfg: Config, filename: str):
         if 'runner_type' in cfg:
             return RUNNERS.build(cfg)
         return Runner.from_cfg(cfg)
-
-
 
 
 def add_common_args(parser) -> None:

@@ -106,8 +106,8 @@ def test_test_out_and_show_dir(cfg, tmp_path):
     assert hook.enable is True and hook.out_dir == 'show' and hook.interval == 1
 
     with pytest.raises(ValueError, match='--out.*results.json'):
-        test_tool.merge_args(deepcopy(cfg), _test_args(checkpoint=str(ckpt),
-                                                    out='results.json'))
+        test_tool.merge_args(
+            deepcopy(cfg), _test_args(checkpoint=str(ckpt), out='results.json'))
     no_hook = deepcopy(cfg)
     no_hook.default_hooks.pop('visualization')
     with pytest.raises(KeyError, match=r'--show-dir.*tiny_resnet_imagefolder\.py'):

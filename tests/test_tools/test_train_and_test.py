@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 from tool_helpers import (CKPT_INTERVAL, MAX_ITERS, N_VAL, REPO_ROOT, TINY_CFG,
-                      checkpoints, data_options, last_checkpoint, run_dirs,
-                      run_tool, train_records)
+                          checkpoints, data_options, last_checkpoint, run_dirs,
+                          run_tool, train_records)
 
 
 def test_train_writes_checkpoints_and_logs(trained_run):
     work_dir = trained_run['work_dir']
-    expected = [f'iter_{i}.pth' for i in range(CKPT_INTERVAL, MAX_ITERS + 1,
-                                                 CKPT_INTERVAL)]
+    expected = [f'iter_{i}.pth'
+                for i in range(CKPT_INTERVAL, MAX_ITERS + 1, CKPT_INTERVAL)]
     assert checkpoints(work_dir) == sorted(expected)
     assert last_checkpoint(work_dir).endswith(f'iter_{MAX_ITERS}.pth')
 
@@ -47,11 +47,12 @@ def test_train_writes_checkpoints_and_logs(trained_run):
 def _reference_scores(ckpt_path, image_paths):
     """Softmax scores of the checkpoint's model, computed here without the tools."""
     import mmcv
-    import colorssl  # noqa: F401  (weights-only loading of the checkpoint)
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
     from mmpretrain.utils import register_all_modules
+
+    import colorssl  # noqa: F401  (weights-only loading of the checkpoint)
 
     register_all_modules(init_default_scope=False)  # mmpretrain's MODELS builds
     cfg = Config.fromfile(TINY_CFG)

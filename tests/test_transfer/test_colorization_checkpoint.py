@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import (TINY_RESNET, build_tiny_resnet, randomize_norms,
-                      write_colorization_ckpt)
 from skimage.color import rgb2lab
+from transfer_helpers import (TINY_RESNET, build_tiny_resnet, randomize_norms,
+                              write_colorization_ckpt)
 
 from colorssl.models.transfer import (CheckpointMismatchError, check_loadable,
                                       compare_state_dict, convert_colorization_backbone,
@@ -58,6 +58,7 @@ def test_missing_file():
 
 def test_find_stem_variants():
     from mmpretrain.models.backbones import ResNetV1c
+
     from colorssl.models.backbones import ColorizationNet
     assert find_stem(build_tiny_resnet(1).state_dict()) == (
         'conv1.weight', None, 'bn1.running_mean')

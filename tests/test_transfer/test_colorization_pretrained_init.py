@@ -1,7 +1,7 @@
 """init_cfg=dict(type='ColorizationPretrained'): conversion, reports, refusals."""
 import pytest
 import torch
-from conftest import TINY_RESNET, randomize_norms, write_colorization_ckpt
+from transfer_helpers import TINY_RESNET, randomize_norms, write_colorization_ckpt
 
 from colorssl.models.transfer import (CheckpointMismatchError,
                                       convert_colorization_backbone,
@@ -65,6 +65,7 @@ def test_allow_missing(tiny_resnet_ckpt):
 def test_unexpected_keys_are_reported_not_fatal(tiny_resnet_ckpt):
     # A 3-stage backbone (ResNet-C4 detectors): layer4 lives in the RoI shared head.
     import logging
+
     from mmengine.logging import MMLogger
     model = build_classifier(tiny_resnet_ckpt[0], num_stages=3)
     records = []
@@ -96,7 +97,7 @@ def test_wrong_number_of_mean_values_is_a_shape_error(tiny_resnet_ckpt):
 
 
 def test_non_colorization_checkpoint(tmp_path):
-    from conftest import build_tiny_resnet
+    from transfer_helpers import build_tiny_resnet
     path = write_colorization_ckpt(tmp_path / 'cls.pth', build_tiny_resnet(1),
                                    TINY_RESNET, model_type='ImageClassifier')
     with pytest.raises(ValueError, match="expected 'Colorization'"):

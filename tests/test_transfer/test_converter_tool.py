@@ -1,8 +1,8 @@
 """tools/model_converters/colorization_to_backbone.py."""
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY_RESNET, build_tiny_resnet, load_converter, \
-    write_colorization_ckpt
+from transfer_helpers import (REPO_ROOT, TINY_RESNET, build_tiny_resnet, load_converter,
+                              write_colorization_ckpt)
 
 from colorssl.models.transfer import (CheckpointMismatchError,
                                       convert_colorization_backbone,

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO_ROOT
+from transfer_helpers import REPO_ROOT
 
 BENCH = REPO_ROOT / 'configs' / 'benchmarks'
 DET_CONFIG = (BENCH / 'mmdetection' /

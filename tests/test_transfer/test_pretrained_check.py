@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import load_converter
+from transfer_helpers import load_converter
 
 from colorssl.engine.hooks import PretrainedCheckHook
 from colorssl.models.transfer import CheckpointMismatchError, check_pretrained_init

@@ -1,9 +1,9 @@
-"""Key prefixes: one helper for every transfer module, DDP-saved checkpoints included."""
+"""Key prefixes: one helper for all transfer modules, DDP-saved checkpoints included."""
 from collections import OrderedDict
 
 import pytest
 import torch
-from conftest import write_colorization_ckpt
+from transfer_helpers import write_colorization_ckpt
 
 from colorssl.models.transfer import (checkpoint_tensors, load_colorization_checkpoint,
                                       load_pretrained_state, strip_prefix)
@@ -61,8 +61,8 @@ def test_prefix_without_match_lists_groups(tmp_path):
 
 
 def test_writer_and_reader_agree(tmp_path):
-    """The conftest writer's keys come back without their prefix, in order."""
-    from conftest import TINY_RESNET, build_tiny_resnet
+    """The helpers' writer's keys come back without their prefix, in order."""
+    from transfer_helpers import TINY_RESNET, build_tiny_resnet
     backbone = build_tiny_resnet(1)
     path = write_colorization_ckpt(tmp_path / 'w.pth', backbone, TINY_RESNET,
                                    head_in_channels=64)

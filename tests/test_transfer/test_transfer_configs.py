@@ -19,8 +19,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
 from PIL import Image
+from transfer_helpers import REPO_ROOT
 
 BENCH = REPO_ROOT / 'configs' / 'benchmarks'
 SHARED = REPO_ROOT.parent / 'shared' / 'data'
@@ -51,10 +51,11 @@ def need_shared(sub):
 # mmengine's CheckpointHook does (state_dict + meta['cfg'] = the config text)
 # ----------------------------------------------------------------------------------
 def save_colorization_model(config, path, **overrides):
-    import colorssl  # noqa: F401
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
+    import colorssl  # noqa: F401
     cfg = Config.fromfile(str(REPO_ROOT / 'configs' / 'colorization' / config))
     cfg.merge_from_dict(overrides)
     init_default_scope('mmpretrain')
@@ -430,7 +431,7 @@ def test_converted_checkpoint_with_stock_pretrained_and_check_hook(ckpts, tmp_pa
     """The converter's output through mmengine's own ``type='Pretrained'`` init, with
     ``PretrainedCheckHook`` failing the run when the backbone cannot take it."""
     need_shared('cifar10-mini')
-    from conftest import load_converter
+    from transfer_helpers import load_converter
     converted = str(tmp_path / 'c16_gray.pth')
     assert load_converter().main([ckpts('colornet-c16'), converted, '--input', 'gray',
                                   '--mean', '127.5', '--std', '2.55']) == 0

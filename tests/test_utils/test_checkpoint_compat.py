@@ -11,8 +11,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
 import colorssl  # noqa: F401  (installs the checkpoint compatibility patch)
-from colorssl.utils.checkpoint_compat import (patch_mmengine_checkpoints,
-                                              safe_globals)
+from colorssl.utils.checkpoint_compat import patch_mmengine_checkpoints, safe_globals
 
 DTYPES = ['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
           'uint64', 'float16', 'float32', 'float64', 'complex64', 'complex128']

@@ -24,9 +24,8 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-from torch.nn.modules.batchnorm import _BatchNorm
-
 from mmpretrain.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class BlockSetting(NamedTuple):

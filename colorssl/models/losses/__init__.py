@@ -1,3 +1,3 @@
-from .multinomial_color_loss import (MultinomialColorLoss, multinomial_color_loss,  # noqa: F401
+from .hnc_loss import HNCLoss
+from .multinomial_color_loss import (MultinomialColorLoss, multinomial_color_loss,
                                      soft_target_nll)
-from .hnc_loss import HNCLoss  # noqa: F401

@@ -2,8 +2,8 @@
 
 mmengine's ``PretrainedInit`` loads with ``strict=False`` and only logs what it could
 not load, so a backbone whose keys do not match its checkpoint trains from random
-weights without failing. :func:`check_pretrained_init` finds every sub-module with such an
-``init_cfg`` and compares its ``state_dict()`` with the checkpoint's keys and shapes.
+weights without failing. :func:`check_pretrained_init` finds every sub-module with such
+an ``init_cfg`` and compares its ``state_dict()`` with the checkpoint's keys and shapes.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 

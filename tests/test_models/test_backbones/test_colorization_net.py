@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import colorssl.models.backbones  # noqa: F401  (registers ColorizationNet)
 from colorssl.models.backbones import ColorizationNet
-from mmpretrain.registry import MODELS
 
 # The paper's network (Fig. 2) and the released deploy prototxt, written out here
 # independently of the module: (channels at width 64, number of convs, stride of the

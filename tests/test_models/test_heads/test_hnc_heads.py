@@ -7,8 +7,8 @@ from mmpretrain.structures import DataSample
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import colorssl  # noqa: F401  (registers the modules)
-from colorssl.models.heads.cam import (class_activation_maps,
-                                       negative_cam_stats, to_spatial_map)
+from colorssl.models.heads.cam import (class_activation_maps, negative_cam_stats,
+                                       to_spatial_map)
 from colorssl.models.heads.hnc_head_mixin import NEG_CAM_STATS_FIELD
 
 torch.set_num_threads(1)
