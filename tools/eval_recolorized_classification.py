@@ -179,6 +179,7 @@ def run(args) -> Dict[str, float]:
             pred = torch.cat([p.pred_label for p in preds]).cpu()
             correct[name] = correct.get(name, 0) + int((pred == labels).sum())
         seen += len(images)
+        print(f'{seen} images classified', flush=True)
         if args.max_images is not None and seen >= args.max_images:
             break
     if seen == 0:
