@@ -64,8 +64,8 @@ def test_extreme_colours_reach_the_extreme_bins():
         # Independent: skimage's Lab, numpy brute force over the bins.
         ref_ab = skcolor.rgb2lab(rgb.numpy()[:, None] / 255.0)[:, 0, 1:]
         d2 = ((ref_ab[:, None] - bins.double().numpy()[None]) ** 2).sum(-1)
-        ref = {n: tuple(bins[i].tolist()) for n, i in zip(names,
-                                                           d2.argmin(1))}
+        ref = {n: tuple(bins[i].tolist())
+               for n, i in zip(names, d2.argmin(1))}
         assert got == ref
         # The extremes of a and b over all 8-bit colours.
         lo, hi = reach.min(0).values.tolist(), reach.max(0).values.tolist()

@@ -22,8 +22,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colorssl.color import (SoftEncoder, annealed_mean, lab_to_rgb,
-                            load_ab_bins, rgb8_to_lab, rgb_to_lab)
+from colorssl.color import (SoftEncoder, annealed_mean, lab_to_rgb, load_ab_bins,
+                            rgb8_to_lab, rgb_to_lab)
 from colorssl.models.losses import MultinomialColorLoss
 
 BINS = load_ab_bins()

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colorssl.color import (SoftEncoder, load_ab_bins, nearest_bin,
-                            rgb8_to_lab, soft_encode, soft_encode_dense)
+from colorssl.color import (SoftEncoder, load_ab_bins, nearest_bin, rgb8_to_lab,
+                            soft_encode, soft_encode_dense)
 
 BINS = load_ab_bins()
 

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from colorssl.color import (DEFAULT_PRIOR, histogram_ab, load_ab_bins,
-                            load_prior, rebalance_weights, save_prior,
-                            smooth_prior)
+from colorssl.color import (DEFAULT_PRIOR, histogram_ab, load_ab_bins, load_prior,
+                            rebalance_weights, save_prior, smooth_prior)
 
 BINS = load_ab_bins()
 

@@ -85,8 +85,8 @@ def test_unweighted_unmasked_is_plain_mean():
     mask = torch.ones(logits.shape[0], dtype=torch.bool)
     ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(), ones.numpy(),
                           mask.numpy().astype(float))
-    assert multinomial_color_loss(logits, idx, weight).item() == pytest.approx(ref,
-                                                                              rel=1e-5)
+    loss = multinomial_color_loss(logits, idx, weight)
+    assert loss.item() == pytest.approx(ref, rel=1e-5)
 
 
 def test_all_masked_gives_zero_with_gradient():
