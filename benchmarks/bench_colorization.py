@@ -40,8 +40,8 @@ from colorssl.color import (DEFAULT_PRIOR, SoftEncoder, load_ab_bins, load_prior
 from colorssl.models.losses import multinomial_color_loss
 from colorssl.utils.malloc_tuning import tune_malloc
 
-CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                   'colorization')
+CONFIGS = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'colorization')
 MODELS_TO_RUN = dict(
     paper=(osp.join(CONFIGS, 'colorization_colornet_1xb40-450k_in1k.py'), 40),
     resnet50=(osp.join(CONFIGS, 'colorization_resnet50_8xb32-200k_in1k.py'), 32))
@@ -56,14 +56,20 @@ def build_models(config: str, device: str):
         backbone['norm_cfg'] = dict(backbone['norm_cfg'], type='BN')
     model['head']['prior'] = DEFAULT_PRIOR
     color = MODELS.build(model)
-    cls = MODELS.build(dict(
-        type='ImageClassifier',
-        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[123.7, 116.3, 103.5],
-                               std=[58.4, 57.1, 57.4], to_rgb=False),
-        backbone=dict(backbone, in_channels=3),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=1000,
-                  in_channels=model['head']['in_channels'])))
+    cls = MODELS.build(
+        dict(
+            type='ImageClassifier',
+            data_preprocessor=dict(
+                type='ClsDataPreprocessor',
+                mean=[123.7, 116.3, 103.5],
+                std=[58.4, 57.1, 57.4],
+                to_rgb=False),
+            backbone=dict(backbone, in_channels=3),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='LinearClsHead',
+                num_classes=1000,
+                in_channels=model['head']['in_channels'])))
     return color.to(device), cls.to(device)
 
 
@@ -83,21 +89,21 @@ def colour_pieces(images: torch.Tensor, device: str, stride: int = 4):
         multinomial_color_loss(logits, idx, weight, pixel_weight).backward()
         logits.grad = None
 
-    return dict(encode=lambda: encoder(ab, bin_weight=bin_weight.to(device)),
-                loss=loss)
+    return dict(encode=lambda: encoder(ab, bin_weight=bin_weight.to(device)), loss=loss)
 
 
 def bench(name: str, rounds: int, size: int, device: str) -> None:
     config, batch_size = MODELS_TO_RUN[name]
     color, cls = build_models(config, device)
     gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8,
-                           generator=gen)
+    images = torch.randint(
+        0, 256, (batch_size, 3, size, size), dtype=torch.uint8, generator=gen)
     labels = torch.randint(0, 1000, (batch_size, ), generator=gen)
 
     def batch():
-        return dict(inputs=list(images),
-                    data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
+        return dict(
+            inputs=list(images),
+            data_samples=[DataSample().set_gt_label(int(y)) for y in labels])
 
     def sync():
         if device.startswith('cuda'):
@@ -107,8 +113,7 @@ def bench(name: str, rounds: int, size: int, device: str) -> None:
     for key, model in (('colorization', color), ('classification', cls)):
         model.train()
         optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-5))
-        tasks[key] = (lambda model=model, optim=optim:
-                      model.train_step(batch(), optim))
+        tasks[key] = (lambda model=model, optim=optim: model.train_step(batch(), optim))
     tasks.update(colour_pieces(images, device))
     for fn in tasks.values():  # warm-up
         fn()
@@ -124,26 +129,31 @@ def bench(name: str, rounds: int, size: int, device: str) -> None:
             times[key].append(time.perf_counter() - start)
     med = {key: statistics.median(t) for key, t in times.items()}
     ratio = med['colorization'] / med['classification']
-    per_round = ', '.join(f'{c / s:.3f}x' for c, s in zip(
-        times['colorization'], times['classification']))
+    per_round = ', '.join(
+        f'{c / s:.3f}x' for c, s in zip(times['colorization'], times['classification']))
     print(f'[{name}] batch {batch_size} at {size}px on {device}, median of {rounds} '
           f'alternating rounds: colorization {med["colorization"]:.3f} s '
           f'({batch_size / med["colorization"]:.1f} img/s), classification '
           f'{med["classification"]:.3f} s ({batch_size / med["classification"]:.1f} '
           f'img/s), ratio {ratio:.3f}x (target <= 1.15x); per round: {per_round}')
-    print(f'[{name}] share of the colorization step: soft encoding '
-          f'{med["encode"] * 1e3:.1f} ms ({med["encode"] / med["colorization"]:.1%}),'
-          f' loss forward+backward {med["loss"] * 1e3:.1f} ms '
-          f'({med["loss"] / med["colorization"]:.1%})', flush=True)
+    print(
+        f'[{name}] share of the colorization step: soft encoding '
+        f'{med["encode"] * 1e3:.1f} ms ({med["encode"] / med["colorization"]:.1%}),'
+        f' loss forward+backward {med["loss"] * 1e3:.1f} ms '
+        f'({med["loss"] / med["colorization"]:.1%})',
+        flush=True)
 
 
 def main():
     tune_malloc()  # as tools/train.py does; COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--models', nargs='+', choices=list(MODELS_TO_RUN),
-                        default=list(MODELS_TO_RUN))
-    parser.add_argument('--rounds', type=int, default=3,
-                        help='alternating timed rounds (after one warm-up)')
+    parser.add_argument(
+        '--models', nargs='+', choices=list(MODELS_TO_RUN), default=list(MODELS_TO_RUN))
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=3,
+        help='alternating timed rounds (after one warm-up)')
     parser.add_argument('--size', type=int, default=176)
     parser.add_argument('--device', default='cpu', help="e.g. 'cuda'")
     args = parser.parse_args()

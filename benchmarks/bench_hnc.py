@@ -36,19 +36,28 @@ from colorssl.utils.malloc_tuning import tune_malloc
 
 def model_cfg(variant: str, num_classes: int, k: int, mode: str,
               loss_weight: float) -> dict:
-    backbone = dict(type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
-                    style='pytorch')
+    backbone = dict(
+        type='ResNet', depth=50, num_stages=4, out_indices=(3, ), style='pytorch')
     if variant == 'plain':
-        return dict(type='ImageClassifier', backbone=backbone,
-                    neck=dict(type='GlobalAveragePooling'),
-                    head=dict(type='LinearClsHead', num_classes=num_classes,
-                              in_channels=2048,
-                              loss=dict(type='CrossEntropyLoss')))
-    return dict(type='ImageClassifier', backbone=backbone, neck=None,
-                head=dict(type='HNCLinearClsHead', num_classes=num_classes,
-                          in_channels=2048, loss=dict(type='CrossEntropyLoss'),
-                          hnc_loss=dict(type='HNCLoss', k=k, mode=mode,
-                                        loss_weight=loss_weight)))
+        return dict(
+            type='ImageClassifier',
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='LinearClsHead',
+                num_classes=num_classes,
+                in_channels=2048,
+                loss=dict(type='CrossEntropyLoss')))
+    return dict(
+        type='ImageClassifier',
+        backbone=backbone,
+        neck=None,
+        head=dict(
+            type='HNCLinearClsHead',
+            num_classes=num_classes,
+            in_channels=2048,
+            loss=dict(type='CrossEntropyLoss'),
+            hnc_loss=dict(type='HNCLoss', k=k, mode=mode, loss_weight=loss_weight)))
 
 
 def cpu_peak_bytes(fn) -> int:
@@ -85,8 +94,7 @@ def head_overhead(models, inputs, samples, iters, sync) -> float:
         fmap = models['plain'].backbone(inputs)[-1]
     fmap = fmap.detach().requires_grad_(True)
     heads = {v: models[v].head for v in ('plain', 'hnc')}
-    pooled = {'plain': lambda: (fmap.mean(dim=(2, 3)), ),
-              'hnc': lambda: (fmap, )}
+    pooled = {'plain': lambda: (fmap.mean(dim=(2, 3)), ), 'hnc': lambda: (fmap, )}
     times = {'plain': [], 'hnc': []}
     for it in range(iters + 1):
         order = ('plain', 'hnc') if it % 2 == 0 else ('hnc', 'plain')
@@ -113,20 +121,19 @@ def main():
     parser.add_argument('--k', type=int, default=100)
     parser.add_argument('--mode', default='kd', choices=['kd', 'mse'])
     parser.add_argument('--loss-weight', type=float, default=0.0065)
-    parser.add_argument('--iters', type=int, default=5,
-                        help='timed steps per variant')
+    parser.add_argument('--iters', type=int, default=5, help='timed steps per variant')
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--head-iters', type=int, default=20,
-                        help='repeats of the head-only timing')
-    parser.add_argument('--device', default=None,
-                        help='cpu or cuda (default: cuda when available)')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch.set_num_threads on CPU')
+    parser.add_argument(
+        '--head-iters', type=int, default=20, help='repeats of the head-only timing')
+    parser.add_argument(
+        '--device', default=None, help='cpu or cuda (default: cuda when available)')
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch.set_num_threads on CPU')
     parser.add_argument('--json', default=None, help='write results here')
     args = parser.parse_args()
 
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    device = torch.device(
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -144,8 +151,7 @@ def main():
     n = args.batch_size
     inputs = torch.randn(n, 3, args.img_size, args.img_size, device=device)
     labels = torch.randint(0, args.num_classes, (n, ))
-    samples = [DataSample().set_gt_label(int(label)).to(device)
-               for label in labels]
+    samples = [DataSample().set_gt_label(int(label)).to(device) for label in labels]
 
     def step(variant):
         model, optim = models[variant], optims[variant]
@@ -193,21 +199,32 @@ def main():
         k=args.k,
         mode=args.mode,
         iters=args.iters,
-        step_time_s={v: round(t, 4) for v, t in med.items()},
-        step_times_s={v: [round(x, 4) for x in t] for v, t in times.items()},
-        peak_mem_mib={v: {k: round(b / 2**20, 1) for k, b in p.items()}
-                      for v, p in peaks.items()},
+        step_time_s={
+            v: round(t, 4)
+            for v, t in med.items()
+        },
+        step_times_s={
+            v: [round(x, 4) for x in t]
+            for v, t in times.items()
+        },
+        peak_mem_mib={
+            v: {
+                k: round(b / 2**20, 1)
+                for k, b in p.items()
+            }
+            for v, p in peaks.items()
+        },
         time_ratio=round(med['hnc'] / med['plain'], 4),
         mem_ratio=round(peaks['hnc']['total'] / peaks['plain']['total'], 4),
     )
     # Low-noise view of the same cost: the HNC head's extra time per step
     # (timed alone, many alternating repeats) over the plain full step.
     result['head_extra_s'] = round(head_extra, 4)
-    result['head_based_time_ratio'] = round(
-        (med['plain'] + head_extra) / med['plain'], 4)
+    result['head_based_time_ratio'] = round((med['plain'] + head_extra) / med['plain'],
+                                            4)
     if 'step' in peaks['plain']:
-        result['step_mem_ratio'] = round(
-            peaks['hnc']['step'] / peaks['plain']['step'], 4)
+        result['step_mem_ratio'] = round(peaks['hnc']['step'] / peaks['plain']['step'],
+                                         4)
     result['time_target_met'] = result['time_ratio'] <= 1.05
     result['mem_target_met'] = result['mem_ratio'] <= 1.10
 

@@ -69,11 +69,14 @@ class Row:
 
 def print_table(rows):
     head = ('check', 'setting', 'result', 'images/s', 'detail')
-    cells = [(r.check, r.setting, r.status,
-              '' if r.speed is None else f'{r.speed:.1f}', r.detail) for r in rows]
+    cells = [(r.check, r.setting, r.status, '' if r.speed is None else f'{r.speed:.1f}',
+              r.detail) for r in rows]
     widths = [max(len(str(c[i])) for c in cells + [head]) for i in range(4)]
-    line = lambda c: ' | '.join(str(c[i]).ljust(widths[i])  # noqa: E731
-                                for i in range(4)) + ' | ' + str(c[4])
+
+    def line(c):
+        return ' | '.join(str(c[i]).ljust(widths[i])
+                          for i in range(4)) + ' | ' + str(c[4])
+
     print('\n' + line(head))
     print('-+-'.join('-' * w for w in widths) + '-+-' + '-' * 20)
     for c in cells:
@@ -108,21 +111,24 @@ def record_loss_dtypes(model):
     loss_module = getattr(head, 'loss_module', None)
     if loss_module is not None and type(loss_module).__name__ == \
             'MultinomialColorLoss':
-        handles.append(loss_module.register_forward_pre_hook(
-            lambda m, args: seen['logits'].add(str(args[0].dtype))))
-        mcl = importlib.import_module(
-            'colorssl.models.losses.multinomial_color_loss')
+        handles.append(
+            loss_module.register_forward_pre_hook(
+                lambda m, args: seen['logits'].add(str(args[0].dtype))))
+        mcl = importlib.import_module('colorssl.models.losses.multinomial_color_loss')
         original = getattr(mcl, 'soft_target_nll', None)
         if original is not None:
+
             def recording(log_prob, *args, **kwargs):
                 seen['log_prob'].add(str(log_prob.dtype))
                 return original(log_prob, *args, **kwargs)
+
             mcl.soft_target_nll = recording
             restore.append(lambda: setattr(mcl, 'soft_target_nll', original))
     hnc = getattr(head, 'hnc_loss', None)
     if hnc is not None:
-        handles.append(hnc.register_forward_hook(
-            lambda m, args, out: seen['hnc'].add(str(out.dtype))))
+        handles.append(
+            hnc.register_forward_hook(
+                lambda m, args, out: seen['hnc'].add(str(out.dtype))))
     try:
         yield seen
     finally:
@@ -162,8 +168,7 @@ def synthetic_batch(kind, batch, size, num_classes, seed=0):
     """Random uint8 RGB images (N, 3, size, size) and data samples."""
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(seed)
-    imgs = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
-                         generator=g)
+    imgs = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=g)
     samples = []
     for i in range(batch):
         sample = DataSample()
@@ -186,9 +191,13 @@ def amp_check(name, config, kind, batch, size, steps, device, cpu_mode):
             plain = build_optim_wrapper(model, dict(optim_cfg, type='OptimWrapper'))
             wrapper = bf16_cpu_optim_wrapper(plain.optimizer)
         else:
-            wrapper = build_optim_wrapper(model, dict(
-                optim_cfg, type='AmpOptimWrapper', dtype='float16',
-                loss_scale='dynamic'))
+            wrapper = build_optim_wrapper(
+                model,
+                dict(
+                    optim_cfg,
+                    type='AmpOptimWrapper',
+                    dtype='float16',
+                    loss_scale='dynamic'))
         num_classes = getattr(getattr(model, 'head', None), 'num_classes', 1000)
         data = synthetic_batch(kind, batch, size, num_classes)
         before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
@@ -202,8 +211,10 @@ def amp_check(name, config, kind, batch, size, steps, device, cpu_mode):
                 if device.type == 'cuda':
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - start)
-                losses.append({k: float(v) for k, v in log_vars.items()
-                               if k.startswith('loss')})
+                losses.append({
+                    k: float(v)
+                    for k, v in log_vars.items() if k.startswith('loss')
+                })
         after = [p.detach() for p in model.parameters() if p.requires_grad]
     except Exception as err:  # noqa: BLE001  (reported in the table)
         return Row(f'amp {name}', setting, 'FAIL',
@@ -242,15 +253,18 @@ def amp_check(name, config, kind, batch, size, steps, device, cpu_mode):
 
 # ----------------------------------------------------------------- CUDA tests
 def cuda_tests(python, cpu_mode):
-    files = sorted(f for f in glob.glob(osp.join(REPO, 'tests', '**', 'test_*.py'),
-                                        recursive=True)
-                   if 'cuda.is_available' in open(f).read())
+    files = sorted(
+        f
+        for f in glob.glob(osp.join(REPO, 'tests', '**', 'test_*.py'), recursive=True)
+        if 'cuda.is_available' in open(f).read())
     rel = [osp.relpath(f, REPO) for f in files]
     if cpu_mode:
         return Row('cuda tests', f'{len(rel)} files', 'SKIP',
                    'no CUDA here: ' + ' '.join(rel))
     proc = subprocess.run([python, '-m', 'pytest', '-q', '-rs', '-k', 'cuda', *rel],
-                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          cwd=REPO,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
                           text=True)
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ''
     skipped = re.search(r'(\d+) skipped', tail)
@@ -282,32 +296,39 @@ def dist_check(python, gpus, cpu_mode, work):
     backbone = 'backbone=dict(base_channels=16), ' if cpu_mode else ''
     config = osp.join(work, 'dist_colornet.py')
     with open(config, 'w') as f:
-        f.write(
-            f'_base_ = {osp.join(REPO, COLORNET)!r}\n'
-            f'model = dict({backbone}head=dict({head}))\n'
-            'train_dataloader = dict(\n'
-            f'    batch_size={batch}, num_workers=2, persistent_workers=False,\n'
-            "    sampler=dict(type='InfiniteSampler', shuffle=True),\n"
-            "    dataset=dict(_delete_=True, type='CustomDataset',\n"
-            f"                 data_root={data_root!r}, data_prefix='train',\n"
-            '                 with_label=False, pipeline=[\n'
-            "                     dict(type='LoadRGBImage'),\n"
-            f"                     dict(type='RandomCrop', crop_size={crop}),\n"
-            "                     dict(type='PackInputs')]))\n"
-            f'train_cfg = dict(max_iters={iters}, val_interval=100000)\n'
-            'default_hooks = dict(logger=dict(interval=1),\n'
-            f'                     checkpoint=dict(interval={iters}))\n'
-            'custom_hooks = []\n'
-            "env_cfg = dict(dist_cfg=dict(backend='nccl'))\n")
+        f.write(f'_base_ = {osp.join(REPO, COLORNET)!r}\n'
+                f'model = dict({backbone}head=dict({head}))\n'
+                'train_dataloader = dict(\n'
+                f'    batch_size={batch}, num_workers=2, persistent_workers=False,\n'
+                "    sampler=dict(type='InfiniteSampler', shuffle=True),\n"
+                "    dataset=dict(_delete_=True, type='CustomDataset',\n"
+                f"                 data_root={data_root!r}, data_prefix='train',\n"
+                '                 with_label=False, pipeline=[\n'
+                "                     dict(type='LoadRGBImage'),\n"
+                f"                     dict(type='RandomCrop', crop_size={crop}),\n"
+                "                     dict(type='PackInputs')]))\n"
+                f'train_cfg = dict(max_iters={iters}, val_interval=100000)\n'
+                'default_hooks = dict(logger=dict(interval=1),\n'
+                f'                     checkpoint=dict(interval={iters}))\n'
+                'custom_hooks = []\n'
+                "env_cfg = dict(dist_cfg=dict(backend='nccl'))\n")
     world = 2 if cpu_mode else gpus
     work_dir = osp.join(work, 'dist_work')
     env = dict(os.environ, PYTHON=python, PORT=str(29500 + os.getpid() % 1000))
-    cmd = ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config, str(world),
-           '--work-dir', work_dir, '--no-validate'] + ([] if cpu_mode else ['--amp'])
+    cmd = [
+        'bash',
+        osp.join(REPO, 'tools', 'dist_train.sh'), config,
+        str(world), '--work-dir', work_dir, '--no-validate'
+    ] + ([] if cpu_mode else ['--amp'])
     setting = (f'{world} CPU procs gloo' if cpu_mode else f'{world} GPUs nccl amp')
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True)
     wall = time.perf_counter() - start
     problems = []
     if proc.returncode != 0:
@@ -326,9 +347,10 @@ def dist_check(python, gpus, cpu_mode, work):
     if problems:
         print(proc.stdout[-4000:])
         return Row('dist_train.sh', setting, 'FAIL', '; '.join(problems))
-    return Row('dist_train.sh', setting, 'PASS',
-               f'{iters} iters b{batch}/rank {crop}px in {wall:.0f} s, loss '
-               f'{losses[0]:.4g} -> {losses[-1]:.4g}')
+    return Row(
+        'dist_train.sh', setting, 'PASS',
+        f'{iters} iters b{batch}/rank {crop}px in {wall:.0f} s, loss '
+        f'{losses[0]:.4g} -> {losses[-1]:.4g}')
 
 
 def equivalence_check(python, cpu_mode, work):
@@ -352,56 +374,77 @@ def equivalence_check(python, cpu_mode, work):
         if i % 4 == 0:
             img[:] = img[..., :1]
         Image.fromarray(img).save(osp.join(root, f'img_{i:02d}.png'))
-    opts = ['--no-validate', '--cfg-options',
-            f'train_dataloader.dataset.data_root={osp.dirname(root)}',
-            'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3',
-            'train_dataloader.num_workers=0']
+    opts = [
+        '--no-validate', '--cfg-options',
+        f'train_dataloader.dataset.data_root={osp.dirname(root)}',
+        'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3',
+        'train_dataloader.num_workers=0'
+    ]
     if cpu_mode:
         opts.append('model.backbone.norm_eval=True')
         rtol, atol = 1e-4, 1e-5
     else:  # cuDNN/cuBLAS reductions are not bit-reproducible across batch splits
-        opts += ['model.backbone.norm_cfg.type=SyncBN',
-                 'env_cfg.dist_cfg.backend=nccl', 'randomness.deterministic=False']
+        opts += [
+            'model.backbone.norm_cfg.type=SyncBN', 'env_cfg.dist_cfg.backend=nccl',
+            'randomness.deterministic=False'
+        ]
         rtol, atol = 1e-3, 1e-4
     env = dict(os.environ, PYTHON=python, PORT=str(29600 + os.getpid() % 1000))
     single, dist = osp.join(work, 'equiv_single'), osp.join(work, 'equiv_dist')
-    runs = [([python, osp.join(REPO, 'tools', 'train.py'), config, '--work-dir',
-              single, *opts, 'train_dataloader.batch_size=4'],
-             dict(env, CUDA_VISIBLE_DEVICES=env.get('CUDA_VISIBLE_DEVICES', '0')
-                  .split(',')[0])),
-            (['bash', osp.join(REPO, 'tools', 'dist_train.sh'), config, '2',
-              '--work-dir', dist, *opts, 'train_dataloader.batch_size=2'], env)]
+    runs = [([
+        python,
+        osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', single, *opts,
+        'train_dataloader.batch_size=4'
+    ], dict(
+        env, CUDA_VISIBLE_DEVICES=env.get('CUDA_VISIBLE_DEVICES', '0').split(',')[0])),
+            ([
+                'bash',
+                osp.join(REPO, 'tools', 'dist_train.sh'), config, '2', '--work-dir',
+                dist, *opts, 'train_dataloader.batch_size=2'
+            ], env)]
     for cmd, run_env in runs:
-        proc = subprocess.run(cmd, cwd=REPO, env=run_env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            cmd,
+            cwd=REPO,
+            env=run_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True)
         if proc.returncode != 0:
             print(proc.stdout[-4000:])
             return Row('2 ranks = 1 process', setting, 'FAIL',
                        f'{osp.basename(cmd[1])} exited {proc.returncode}')
     a = torch.load(osp.join(single, 'iter_3.pth'), map_location='cpu')['state_dict']
     b = torch.load(osp.join(dist, 'iter_3.pth'), map_location='cpu')['state_dict']
-    worst, key = max(((b[k].double() - a[k].double()).abs().max().item(), k)
-                     for k in a if a[k].is_floating_point())
+    worst, key = max(((b[k].double() - a[k].double()).abs().max().item(), k) for k in a
+                     if a[k].is_floating_point())
     close = a.keys() == b.keys() and all(
         torch.allclose(b[k].double(), a[k].double(), rtol=rtol, atol=atol)
         for k in a if a[k].is_floating_point())
-    return Row('2 ranks = 1 process', setting, 'PASS' if close else 'FAIL',
-               f'3 steps b2x2 vs b4: max |weight diff| {worst:.2g} ({key}); '
-               f'allowed {atol:g} + {rtol:g} rel')
+    return Row(
+        '2 ranks = 1 process', setting, 'PASS' if close else 'FAIL',
+        f'3 steps b2x2 vs b4: max |weight diff| {worst:.2g} ({key}); '
+        f'allowed {atol:g} + {rtol:g} rel')
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--cpu', action='store_true',
-                        help='reduced CPU mode (automatic without CUDA)')
-    parser.add_argument('--steps', type=int, default=None,
-                        help='AMP steps per model (default 20 on GPU, 3 on CPU)')
-    parser.add_argument('--gpus', type=int, default=None,
-                        help='GPUs for dist_train.sh (default: all visible)')
+    parser.add_argument(
+        '--cpu', action='store_true', help='reduced CPU mode (automatic without CUDA)')
+    parser.add_argument(
+        '--steps',
+        type=int,
+        default=None,
+        help='AMP steps per model (default 20 on GPU, 3 on CPU)')
+    parser.add_argument(
+        '--gpus',
+        type=int,
+        default=None,
+        help='GPUs for dist_train.sh (default: all visible)')
     parser.add_argument('--skip-tests', action='store_true')
     parser.add_argument('--skip-dist', action='store_true')
-    parser.add_argument('--keep', default=None,
-                        help='keep the generated data and work dirs here')
+    parser.add_argument(
+        '--keep', default=None, help='keep the generated data and work dirs here')
     args = parser.parse_args()
 
     cpu_mode = args.cpu or not torch.cuda.is_available()
@@ -410,9 +453,9 @@ def main():
     gpus = args.gpus or (torch.cuda.device_count() if not cpu_mode else 0)
     import mmengine
     print(f'torch {torch.__version__} (CUDA {torch.version.cuda}), mmengine '
-          f'{mmengine.__version__}, ' + (
-              'CPU mode: bf16 autocast, reduced sizes; no GPU numbers' if cpu_mode
-              else ', '.join(torch.cuda.get_device_name(i) for i in range(gpus))))
+          f'{mmengine.__version__}, ' +
+          ('CPU mode: bf16 autocast, reduced sizes; no GPU numbers' if cpu_mode else
+           ', '.join(torch.cuda.get_device_name(i) for i in range(gpus))))
     python = sys.executable
     rows = []
     if not args.skip_tests:
@@ -430,17 +473,18 @@ def main():
                   ('resnet50 supervised', R50_SUPERVISED, 'cls', 32, 224)]
     step_times = {}
     for name, config, kind, batch, size in models:
-        row, step = amp_check(name, config, kind, batch, size, steps, device,
-                              cpu_mode)
+        row, step = amp_check(name, config, kind, batch, size, steps, device, cpu_mode)
         print(f'{row.check}: {row.status} {row.detail}', flush=True)
         rows.append(row)
         step_times[name] = step
     color, sup = step_times.get('resnet50 colorization'), step_times.get(
         'resnet50 supervised')
     if color and sup:
-        rows.append(Row('ratio', 'r50 colorization / supervised step', 'INFO',
-                        f'{color / sup:.2f}x ({color * 1e3:.0f} ms / '
-                        f'{sup * 1e3:.0f} ms per step)'))
+        rows.append(
+            Row(
+                'ratio', 'r50 colorization / supervised step', 'INFO',
+                f'{color / sup:.2f}x ({color * 1e3:.0f} ms / '
+                f'{sup * 1e3:.0f} ms per step)'))
 
     if not args.skip_dist:
         if not cpu_mode and gpus < 1:
@@ -454,8 +498,8 @@ def main():
 
     print_table(rows)
     failed = [r.check for r in rows if r.status == 'FAIL']
-    print(f'\n{"FAILED: " + ", ".join(failed) if failed else "all checks passed"}'
-          + (' (CPU mode: no GPU was checked)' if cpu_mode else ''))
+    print(f'\n{"FAILED: " + ", ".join(failed) if failed else "all checks passed"}' +
+          (' (CPU mode: no GPU was checked)' if cpu_mode else ''))
     return 1 if failed else 0
 
 

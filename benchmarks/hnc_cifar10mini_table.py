@@ -22,8 +22,7 @@ KEYS = [('accuracy/top1', 'top-1 (%)'), ('neg_cam/peak_ratio', 'peak ratio'),
 
 def last_val(run_dir: str):
     records = []
-    for path in sorted(glob.glob(osp.join(run_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             records += [json.loads(line) for line in f if line.strip()]
     vals = [r for r in records if 'accuracy/top1' in r]
@@ -40,8 +39,7 @@ def main(root='work_dirs/hnc_cifar10mini'):
     if not runs:
         raise SystemExit(f'no finished runs with validation results in {root}')
     # unfinished runs (validated at an earlier epoch) are left out
-    final = max(rec.get('step', 0) for items in runs.values()
-                for _, rec in items)
+    final = max(rec.get('step', 0) for items in runs.values() for _, rec in items)
     for variant in list(runs):
         left = [(s, r) for s, r in runs[variant] if r.get('step') == final]
         for s, r in runs[variant]:
@@ -57,8 +55,8 @@ def main(root='work_dirs/hnc_cifar10mini'):
     print('|' + '---|' * (3 + len(KEYS)))
     for variant, items in sorted(runs.items()):
         for seed, rec in sorted(items):
-            print(f'| {variant} | {seed} | {rec.get("step")} | ' + ' | '.join(
-                f'{rec[k]:.2f}' for k, _ in KEYS) + ' |')
+            print(f'| {variant} | {seed} | {rec.get("step")} | ' +
+                  ' | '.join(f'{rec[k]:.2f}' for k, _ in KEYS) + ' |')
     print()
     print('| run | seeds | ' + ' | '.join(k[1] for k in KEYS) + ' |')
     print('|' + '---|' * (2 + len(KEYS)))

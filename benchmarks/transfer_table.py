@@ -26,8 +26,7 @@ TASKS = {
 
 def last_val(run_dir: str, keys):
     records = []
-    for path in sorted(glob.glob(osp.join(run_dir, '*', 'vis_data',
-                                          'scalars.json'))):
+    for path in sorted(glob.glob(osp.join(run_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             records += [json.loads(line) for line in f if line.strip()]
     vals = [r for r in records if all(k in r for k in keys)]
@@ -56,8 +55,9 @@ def main(root='work_dirs/transfer'):
         print('|' + '---|' * (2 + len(keys)))
         for init, items in sorted(inits.items()):
             for seed, rec in sorted(items):
-                print(f'| {init} | {seed} | ' + ' | '.join(
-                    f'{rec[k] * scale.get(k, 1.0):.2f}' for k in keys) + ' |')
+                print(f'| {init} | {seed} | ' +
+                      ' | '.join(f'{rec[k] * scale.get(k, 1.0):.2f}'
+                                 for k in keys) + ' |')
         print('\n| init | runs | ' + ' | '.join(titles) + ' |')
         print('|' + '---|' * (2 + len(keys)))
         for init, items in sorted(inits.items()):

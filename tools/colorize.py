@@ -181,7 +181,10 @@ class Result(NamedTuple):
 
 
 @torch.no_grad()
-def colorize_rgb(model, rgb: np.ndarray, size: int, temperature: float,
+def colorize_rgb(model,
+                 rgb: np.ndarray,
+                 size: int,
+                 temperature: float,
                  device: str = 'cpu') -> Result:
     """Colorize one image given as float RGB ``(H, W, 3)`` in [0, 1].
 
@@ -199,8 +202,12 @@ def colorize_rgb(model, rgb: np.ndarray, size: int, temperature: float,
     h, w = network_size(height, width, size)
     small = full
     if (h, w) != (height, width):
-        small = F.interpolate(full, size=(h, w), mode='bilinear',
-                              align_corners=False, antialias=h < height)
+        small = F.interpolate(
+            full,
+            size=(h, w),
+            mode='bilinear',
+            align_corners=False,
+            antialias=h < height)
     small = (small.clamp(0, 1) * 255).round().to(torch.uint8)
     preprocessor = getattr(model, 'data_preprocessor', None)
     if getattr(preprocessor, 'channel_order', 'rgb') == 'bgr':
@@ -209,8 +216,8 @@ def colorize_rgb(model, rgb: np.ndarray, size: int, temperature: float,
     if tuple(ab.shape) != (1, 2, h, w):
         raise RuntimeError(f'model.colorize returned shape {tuple(ab.shape)}, '
                            f'expected (1, 2, {h}, {w})')
-    ab = F.interpolate(ab.float(), size=(height, width), mode='bilinear',
-                       align_corners=False)
+    ab = F.interpolate(
+        ab.float(), size=(height, width), mode='bilinear', align_corners=False)
     colorized = lab_to_rgb(torch.cat([light, ab], dim=1), clip=True)
     gray = lab_to_rgb(torch.cat([light, torch.zeros_like(ab)], dim=1), clip=True)
     thresh = float(getattr(preprocessor, 'gray_thresh', 5.))
@@ -242,7 +249,9 @@ def save_results(job: Job, result: Result, original: np.ndarray,
 
 
 # ------------------------------------------------------------------------- model
-def build_model(config: str, checkpoint: str, device: str = 'cpu',
+def build_model(config: str,
+                checkpoint: str,
+                device: str = 'cpu',
                 cfg_options: Optional[dict] = None):
     """Build the model of ``config``, load ``checkpoint``, move to ``device``, eval.
 
@@ -250,10 +259,10 @@ def build_model(config: str, checkpoint: str, device: str = 'cpu',
         ToolError: missing checkpoint, a model without ``colorize``, or a checkpoint
             that lacks parameters of the model (it belongs to another config).
     """
-    import colorssl  # noqa: F401  (registers modules, safe checkpoint loading)
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
 
+    import colorssl  # noqa: F401  (registers modules, safe checkpoint loading)
     from colorssl.utils.config_checks import load_config, registry_errors_named
 
     try:
@@ -267,8 +276,8 @@ def build_model(config: str, checkpoint: str, device: str = 'cpu',
     if not callable(getattr(model, 'colorize', None)):
         raise ToolError(f'{config}: model type {cfg.model.get("type")!r} has no '
                         "colorize(); use a config whose model is type='Colorization'")
-    ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=False,
-                           logger='silent')
+    ckpt = load_checkpoint(
+        model, checkpoint, map_location='cpu', strict=False, logger='silent')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
     state = {re.sub(r'^module\.', '', k) for k in state}
     missing = [k for k, _ in model.named_parameters() if k not in state]
@@ -289,21 +298,34 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('inputs', nargs='+', help='image files and/or folders')
     parser.add_argument('--out-dir', required=True, help='folder for the results')
-    parser.add_argument('--size', type=int, default=256,
-                        help='shorter side the network sees, a multiple of 8 '
-                        '(default 256)')
-    parser.add_argument('--temperature', type=float, default=0.38,
-                        help='annealed-mean temperature: 1 = mean (desaturated), '
-                        'towards 0 = mode (vivid); default 0.38 (the paper)')
-    parser.add_argument('--side-by-side', action='store_true',
-                        help='also write gray | colorized (| original if colour)')
-    parser.add_argument('--skip-bad', action='store_true',
-                        help='skip unreadable images and list them at the end '
-                        'instead of stopping at the first')
-    parser.add_argument('--device', default='cpu',
-                        help="'cpu' or 'cuda' (or 'cuda:N'); default cpu")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value pairs')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=256,
+        help='shorter side the network sees, a multiple of 8 '
+        '(default 256)')
+    parser.add_argument(
+        '--temperature',
+        type=float,
+        default=0.38,
+        help='annealed-mean temperature: 1 = mean (desaturated), '
+        'towards 0 = mode (vivid); default 0.38 (the paper)')
+    parser.add_argument(
+        '--side-by-side',
+        action='store_true',
+        help='also write gray | colorized (| original if colour)')
+    parser.add_argument(
+        '--skip-bad',
+        action='store_true',
+        help='skip unreadable images and list them at the end '
+        'instead of stopping at the first')
+    parser.add_argument(
+        '--device', default='cpu', help="'cpu' or 'cuda' (or 'cuda:N'); default cpu")
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings in the config, key=value pairs')
     return parser.parse_args(argv)
 
 

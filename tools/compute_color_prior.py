@@ -30,8 +30,7 @@ import torch
 from PIL import Image
 
 from colorssl.color import load_ab_bins, save_prior
-from colorssl.models.data_preprocessors import (GRAY_THRESHOLD, ABHistogram,
-                                                ab_histogram)
+from colorssl.models.data_preprocessors import GRAY_THRESHOLD, ABHistogram, ab_histogram
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
@@ -94,8 +93,8 @@ def read_rgb(path: str) -> torch.Tensor:
             arr = np.asarray(img, dtype=np.float64) / 65535.0
             rgb = np.repeat(arr[None], 3, axis=0)
         else:
-            rgb = np.asarray(img.convert('RGB'), dtype=np.float64).transpose(
-                2, 0, 1) / 255.0
+            rgb = np.asarray(
+                img.convert('RGB'), dtype=np.float64).transpose(2, 0, 1) / 255.0
     return torch.from_numpy(np.clip(rgb, 0.0, 1.0))
 
 
@@ -119,8 +118,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for rel in files:
         try:
             rgb = read_rgb(osp.join(args.data_dir, rel))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError
-                ) as e:
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             corrupt.append(rel)
             print(f'skipping unreadable image {rel}: {e}', file=sys.stderr)
             continue
@@ -149,9 +147,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         corrupt_files=corrupt,
         grayscale_threshold=GRAY_THRESHOLD,
         mean_ab=list(hist.mean_ab),
-        command='python ' + shlex.join(
-            [sys.argv[0] if argv is None else 'tools/compute_color_prior.py'] +
-            (sys.argv[1:] if argv is None else list(argv))),
+        command='python ' +
+        shlex.join([sys.argv[0] if argv is None else 'tools/compute_color_prior.py'] +
+                   (sys.argv[1:] if argv is None else list(argv))),
     )
     save_prior(args.out, prior, bins, meta, counts=counts)
     print(f'{num_used} images used, {num_gray} grayscale and {len(corrupt)} '

@@ -78,8 +78,8 @@ def draw_grid(pairs, height: int) -> Image.Image:
     for panels in rows:
         w, h = panels[0].size
         size = (max(1, round(w * height / h)), height)
-        scaled.append([p.resize(size, Image.LANCZOS) if p.size != size else p
-                       for p in panels])
+        scaled.append(
+            [p.resize(size, Image.LANCZOS) if p.size != size else p for p in panels])
     label_h = max(16, height // 12)
     width = max(3 * row[0].size[0] + 2 * GAP for row in scaled)
     total_h = label_h + GAP + len(scaled) * (height + GAP) - GAP
@@ -104,9 +104,12 @@ def main(argv=None) -> int:
     parser.add_argument('originals', help='folder of the original colour photos')
     parser.add_argument('colorized', help='--out-dir of tools/colorize.py')
     parser.add_argument('--out', required=True, help='the grid picture (.png)')
-    parser.add_argument('--height', type=int, default=300,
-                        help='height of each row in pixels (at most the smallest '
-                        'photo height)')
+    parser.add_argument(
+        '--height',
+        type=int,
+        default=300,
+        help='height of each row in pixels (at most the smallest '
+        'photo height)')
     args = parser.parse_args(argv)
     try:
         grid = draw_grid(find_pairs(args.originals, args.colorized), args.height)

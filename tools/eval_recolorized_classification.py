@@ -46,24 +46,42 @@ def parse_args(argv=None):
     parser.add_argument('cls_checkpoint', help='classifier checkpoint')
     parser.add_argument('color_config', help='colorization config')
     parser.add_argument('color_checkpoint', help='colorization checkpoint')
-    parser.add_argument('--mean-ab', nargs='+', default=None,
-                        help="also classify L + a constant ab: 'A B' or a prior .npz "
-                        "that records mean_ab (tools/compute_color_prior.py, "
-                        "prior='auto''s work_dir/color_prior.npz)")
-    parser.add_argument('--max-images', type=int, default=None,
-                        help='use the first N images only')
-    parser.add_argument('--temperature', type=float, default=None,
-                        help="annealed-mean temperature (default: the head's)")
-    parser.add_argument('--channel-order', choices=('auto', 'rgb', 'bgr'),
-                        default='auto', help='channel order of the loaded images')
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help="images per step (default: the test loader's)")
+    parser.add_argument(
+        '--mean-ab',
+        nargs='+',
+        default=None,
+        help="also classify L + a constant ab: 'A B' or a prior .npz "
+        "that records mean_ab (tools/compute_color_prior.py, "
+        "prior='auto''s work_dir/color_prior.npz)")
+    parser.add_argument(
+        '--max-images', type=int, default=None, help='use the first N images only')
+    parser.add_argument(
+        '--temperature',
+        type=float,
+        default=None,
+        help="annealed-mean temperature (default: the head's)")
+    parser.add_argument(
+        '--channel-order',
+        choices=('auto', 'rgb', 'bgr'),
+        default='auto',
+        help='channel order of the loaded images')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=None,
+        help="images per step (default: the test loader's)")
     parser.add_argument('--device', default='cpu', help="'cpu' or 'cuda[:N]'")
     parser.add_argument('--out', help='write the accuracies to this .json file')
-    parser.add_argument('--cls-cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the classifier config')
-    parser.add_argument('--color-cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the colorization config')
+    parser.add_argument(
+        '--cls-cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the classifier config')
+    parser.add_argument(
+        '--color-cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the colorization config')
     return parser.parse_args(argv)
 
 
@@ -94,13 +112,15 @@ def channel_order_of(cfg, choice: str) -> str:
     return 'rgb' if pipeline[0].get('type') == 'LoadRGBImage' else 'bgr'
 
 
-def build_classifier(config: str, checkpoint: str, device: str,
+def build_classifier(config: str,
+                     checkpoint: str,
+                     device: str,
                      cfg_options: Optional[dict] = None):
-    import colorssl  # noqa: F401
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
 
+    import colorssl  # noqa: F401
     from colorssl.utils.config_checks import load_config, registry_errors_named
 
     try:
@@ -119,8 +139,8 @@ def build_classifier(config: str, checkpoint: str, device: str,
 
 
 def variants(images: torch.Tensor, order: str, colorizer, color_order: str,
-             mean_ab: Optional[torch.Tensor], temperature: Optional[float]
-             ) -> Dict[str, torch.Tensor]:
+             mean_ab: Optional[torch.Tensor],
+             temperature: Optional[float]) -> Dict[str, torch.Tensor]:
     """(N, 3, H, W) uint8 in ``order`` -> the variants, uint8 in ``order``."""
     from colorssl.color import lab_to_rgb
     from colorssl.models.data_preprocessors import images_to_lab
@@ -137,8 +157,8 @@ def variants(images: torch.Tensor, order: str, colorizer, color_order: str,
     out = dict(gray=to_uint8(zeros))
     gray_input = out['gray'] if order == color_order else out['gray'].flip(1)
     # The colorizer sees the gray image (its L is the original L).
-    out['recolorized'] = to_uint8(colorizer.colorize(gray_input,
-                                                     temperature=temperature))
+    out['recolorized'] = to_uint8(
+        colorizer.colorize(gray_input, temperature=temperature))
     if mean_ab is not None:
         out['mean'] = to_uint8(mean_ab.to(light)[None, :, None, None] + zeros)
     out['color'] = images
@@ -174,8 +194,8 @@ def run(args) -> Dict[str, float]:
         labels = torch.cat([s.gt_label for s in samples]).cpu()
         for name, imgs in variants(stacked, order, colorizer, color_order, mean_ab,
                                    args.temperature).items():
-            preds = classifier.test_step(dict(inputs=list(imgs.cpu()),
-                                              data_samples=copy.deepcopy(samples)))
+            preds = classifier.test_step(
+                dict(inputs=list(imgs.cpu()), data_samples=copy.deepcopy(samples)))
             pred = torch.cat([p.pred_label for p in preds]).cpu()
             correct[name] = correct.get(name, 0) + int((pred == labels).sum())
         seen += len(images)
@@ -184,8 +204,7 @@ def run(args) -> Dict[str, float]:
             break
     if seen == 0:
         raise ToolError(f'{args.cls_config}: the test_dataloader gave no image')
-    result = {name: 100. * correct[name] / seen for name in VARIANTS
-              if name in correct}
+    result = {name: 100. * correct[name] / seen for name in VARIANTS if name in correct}
     result['num_images'] = seen
     return result
 

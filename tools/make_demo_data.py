@@ -63,16 +63,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', default='data/demo', help='output folder')
     parser.add_argument('--size', type=int, default=96, help='crop size in pixels')
-    parser.add_argument('--train-crops', type=int, default=80,
-                        help='crops per training photo')
+    parser.add_argument(
+        '--train-crops', type=int, default=80, help='crops per training photo')
     parser.add_argument('--val-crops', type=int, default=16, help='crops per val photo')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    n_train = make_split(osp.join(args.out, 'train'), TRAIN_PHOTOS, args.train_crops,
-                         args.size, rng)
-    n_val = make_split(osp.join(args.out, 'val'), VAL_PHOTOS, args.val_crops,
-                       args.size, rng)
+    n_train = make_split(
+        osp.join(args.out, 'train'), TRAIN_PHOTOS, args.train_crops, args.size, rng)
+    n_val = make_split(
+        osp.join(args.out, 'val'), VAL_PHOTOS, args.val_crops, args.size, rng)
     copy_heldout(osp.join(args.out, 'heldout'), VAL_PHOTOS)
     print(f'wrote {n_train} train and {n_val} val crops and {len(VAL_PHOTOS)} held-out '
           f'photos to {args.out}')

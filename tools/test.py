@@ -29,7 +29,8 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument(
-        '--show-dir', help='draw the predictions into this folder (mmpretrain: the '
+        '--show-dir',
+        help='draw the predictions into this folder (mmpretrain: the '
         'folder as given; mmdet: inside the work dir\'s timestamped run folder; '
         'mmseg: <show-dir>/vis_data/vis_image)')
     add_common_args(parser)

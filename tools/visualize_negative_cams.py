@@ -36,22 +36,25 @@ def parse_args(argv=None):
     parser.add_argument('config', help='model config file')
     parser.add_argument('checkpoint', help='checkpoint file (or "none")')
     parser.add_argument('images', nargs='+', help='image files')
-    parser.add_argument('--target', default=None,
-                        help='target class index or name, or "folder" for '
-                        'the name of each image\'s parent folder '
-                        '(default: the predicted class)')
-    parser.add_argument('--num-neg', type=int, default=4,
-                        help='number of negative CAMs per image')
-    parser.add_argument('--out', default='negative_cams.png',
-                        help='output image file')
+    parser.add_argument(
+        '--target',
+        default=None,
+        help='target class index or name, or "folder" for '
+        'the name of each image\'s parent folder '
+        '(default: the predicted class)')
+    parser.add_argument(
+        '--num-neg', type=int, default=4, help='number of negative CAMs per image')
+    parser.add_argument('--out', default='negative_cams.png', help='output image file')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
     return parser.parse_args(argv)
 
 
-def load_model(config: str, checkpoint: Optional[str], device: str,
-               cfg_options=None):
+def load_model(config: str, checkpoint: Optional[str], device: str, cfg_options=None):
     from mmpretrain.apis import get_model
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config!r}')
@@ -64,9 +67,8 @@ def load_model(config: str, checkpoint: Optional[str], device: str,
         raise FileNotFoundError(f'checkpoint not found: {checkpoint!r}')
     model = get_model(cfg, pretrained=checkpoint or False, device=device)
     if not hasattr(model.head, 'fc'):
-        raise TypeError(
-            f'{type(model.head).__name__} has no `fc` layer: CAMs need a '
-            'linear head (HNCLinearClsHead, LinearClsHead, ...).')
+        raise TypeError(f'{type(model.head).__name__} has no `fc` layer: CAMs need a '
+                        'linear head (HNCLinearClsHead, LinearClsHead, ...).')
     return cfg, model
 
 
@@ -103,8 +105,7 @@ def compute_rows(cfg, model, images, target=None, num_neg=4):
             raise FileNotFoundError(f'image not found: {path!r}')
         data = pipeline(dict(img_path=path))
         batch = model.data_preprocessor(
-            dict(inputs=[data['inputs']], data_samples=[data['data_samples']]),
-            False)
+            dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
         fmap = _feature_map(model, batch['inputs'])
         cams = class_activation_maps(fmap, model.head.fc.weight,
                                      model.head.fc.bias)[0]  # (K, h, w)
@@ -136,17 +137,18 @@ def compute_rows(cfg, model, images, target=None, num_neg=4):
         if img.shape[2] == 3:
             img = img[..., ::-1]  # loaded as BGR
         sel = cams[chosen]
-        up = F.interpolate(sel[None], size=img.shape[:2], mode='bilinear',
-                           align_corners=False)[0]
-        rows.append(dict(
-            path=path,
-            image=np.ascontiguousarray(img).astype(np.uint8),
-            classes=chosen,
-            names=[names[c] for c in chosen],
-            cams=up.cpu().numpy(),
-            logits=logits[chosen].cpu().numpy(),
-            contrast=(sel.flatten(1).amax(1) -
-                      sel.flatten(1).mean(1)).cpu().numpy()))
+        up = F.interpolate(
+            sel[None], size=img.shape[:2], mode='bilinear', align_corners=False)[0]
+        rows.append(
+            dict(
+                path=path,
+                image=np.ascontiguousarray(img).astype(np.uint8),
+                classes=chosen,
+                names=[names[c] for c in chosen],
+                cams=up.cpu().numpy(),
+                logits=logits[chosen].cpu().numpy(),
+                contrast=(sel.flatten(1).amax(1) -
+                          sel.flatten(1).mean(1)).cpu().numpy()))
     return rows
 
 
@@ -156,23 +158,23 @@ def draw(rows, out: str) -> None:
     import matplotlib.pyplot as plt
 
     cols = 1 + max(len(r['classes']) for r in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(2.4 * cols,
-                                                       2.6 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), cols, figsize=(2.4 * cols, 2.6 * len(rows)), squeeze=False)
     for ax_row, row in zip(axes, rows):
         ax_row[0].imshow(row['image'])
-        short = osp.join(osp.basename(osp.dirname(row['path'])),
-                         osp.basename(row['path']))
+        short = osp.join(
+            osp.basename(osp.dirname(row['path'])), osp.basename(row['path']))
         ax_row[0].set_title(short, fontsize=8)
         vmin, vmax = row['cams'].min(), row['cams'].max()
         for j, cls_name in enumerate(row['names']):
             ax = ax_row[j + 1]
             ax.imshow(row['image'])
-            ax.imshow(row['cams'][j], cmap='jet', alpha=0.5, vmin=vmin,
-                      vmax=vmax)
+            ax.imshow(row['cams'][j], cmap='jet', alpha=0.5, vmin=vmin, vmax=vmax)
             kind = 'target' if j == 0 else f'neg {j}'
-            ax.set_title(f'{kind}: {cls_name}\nlogit {row["logits"][j]:.2f} '
-                         f'contrast {row["contrast"][j]:.2f}', fontsize=7)
+            ax.set_title(
+                f'{kind}: {cls_name}\nlogit {row["logits"][j]:.2f} '
+                f'contrast {row["contrast"][j]:.2f}',
+                fontsize=7)
         for ax in ax_row:
             ax.axis('off')
     fig.tight_layout()
@@ -184,16 +186,15 @@ def main(argv=None):
     args = parse_args(argv)
     if args.num_neg < 1:
         raise ValueError(f'--num-neg must be >= 1, got {args.num_neg}')
-    cfg, model = load_model(args.config, args.checkpoint, args.device,
-                            args.cfg_options)
+    cfg, model = load_model(args.config, args.checkpoint, args.device, args.cfg_options)
     rows = compute_rows(cfg, model, args.images, args.target, args.num_neg)
     draw(rows, args.out)
     for row in rows:
-        parts = [f'{n} (logit {lg:.2f}, contrast {c:.2f})'
-                 for n, lg, c in zip(row['names'], row['logits'],
-                                     row['contrast'])]
-        print(f'{row["path"]}: target {parts[0]}; negatives: '
-              + '; '.join(parts[1:]))
+        parts = [
+            f'{n} (logit {lg:.2f}, contrast {c:.2f})'
+            for n, lg, c in zip(row['names'], row['logits'], row['contrast'])
+        ]
+        print(f'{row["path"]}: target {parts[0]}; negatives: ' + '; '.join(parts[1:]))
     print(f'saved {args.out}')
 
 

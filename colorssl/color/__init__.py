@@ -14,9 +14,8 @@ from .rebalance import (DEFAULT_PRIOR, histogram_ab, load_prior, rebalance_weigh
                         save_prior, smooth_prior)
 
 __all__ = [
-    'AB_GRID', 'load_ab_bins', 'srgb_reachable_bins', 'annealed_mean',
-    'SoftEncoder', 'nearest_bin', 'soft_encode', 'soft_encode_dense',
-    'lab_to_rgb', 'rgb8_to_lab', 'rgb_to_lab', 'DEFAULT_PRIOR',
-    'histogram_ab', 'load_prior', 'rebalance_weights', 'save_prior',
-    'smooth_prior'
+    'AB_GRID', 'load_ab_bins', 'srgb_reachable_bins', 'annealed_mean', 'SoftEncoder',
+    'nearest_bin', 'soft_encode', 'soft_encode_dense', 'lab_to_rgb', 'rgb8_to_lab',
+    'rgb_to_lab', 'DEFAULT_PRIOR', 'histogram_ab', 'load_prior', 'rebalance_weights',
+    'save_prior', 'smooth_prior'
 ]

@@ -111,8 +111,9 @@ def _reachable(grid: int) -> Tensor:
     codes = torch.arange(256, dtype=torch.uint8)
     keys = set()
     for red in codes.split(16):
-        rgb = torch.stack(torch.meshgrid(red, codes, codes, indexing='ij'),
-                          dim=1)  # (16, 3, 256, 256)
+        rgb = torch.stack(
+            torch.meshgrid(red, codes, codes, indexing='ij'),
+            dim=1)  # (16, 3, 256, 256)
         ab = rgb8_to_lab(rgb, dtype=torch.float64)[:, 1:]
         cell = torch.round(ab / grid).long() + 2048  # in [0, 4096)
         keys.update((cell[:, 0] * 4096 + cell[:, 1]).unique().tolist())

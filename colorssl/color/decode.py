@@ -5,9 +5,7 @@ from torch import Tensor
 from .pieces import in_pieces
 
 
-def annealed_mean(logits: Tensor,
-                  bins: Tensor,
-                  temperature: float = 0.38) -> Tensor:
+def annealed_mean(logits: Tensor, bins: Tensor, temperature: float = 0.38) -> Tensor:
     """Annealed mean of the predicted colour distribution.
 
     With ``z = softmax(logits)`` over the bins, the paper (Zhang et al., ECCV
@@ -44,8 +42,9 @@ def annealed_mean(logits: Tensor,
     def expectation(x: Tensor) -> Tensor:  # (C, Q) logits -> (C, 2) ab
         x = x / temperature
         e = torch.exp(x - x.max(dim=1, keepdim=True).values)
-        return torch.stack(((e * bins[:, 0]).sum(1), (e * bins[:, 1]).sum(1)),
-                           dim=1) / e.sum(1, keepdim=True)
+        return torch.stack(
+            ((e * bins[:, 0]).sum(1), (e * bins[:, 1]).sum(1)), dim=1) / e.sum(
+                1, keepdim=True)
 
     pixels = logits.permute(0, 2, 3, 1).reshape(-1, q)
     ab = in_pieces(expectation, pixels, width=q)

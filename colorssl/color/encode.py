@@ -73,10 +73,11 @@ def _candidate_table(bins_bytes: bytes, k: int) -> Tuple[np.ndarray, ...]:
     cell = max(_CELL, float(np.ptp(bins, axis=0).max()) / 128)
     origin = bins.min(0) - 2 * cell
     shape = np.ceil((bins.max(0) + 2 * cell - origin) / cell).astype(int)
-    ij = np.stack(np.meshgrid(np.arange(shape[0]), np.arange(shape[1]),
-                              indexing='ij'), -1).reshape(-1, 2)
+    ij = np.stack(
+        np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing='ij'),
+        -1).reshape(-1, 2)
     centres = origin + cell * (ij + 0.5)
-    dist = np.sqrt(((centres[:, None] - bins[None]) ** 2).sum(-1))
+    dist = np.sqrt(((centres[:, None] - bins[None])**2).sum(-1))
     kth = np.partition(dist, k - 1, axis=1)[:, k - 1:k]
     keep = dist <= kth + cell * np.sqrt(2) + 1e-2
     order = np.argsort(~keep, axis=1, kind='stable')[:, :keep.sum(1).max()]
@@ -105,7 +106,9 @@ class SoftEncoder(nn.Module):
         >>> idx.shape, weight.shape        # (N, 5, H, W) each
     """
 
-    def __init__(self, bins: Tensor, num_neighbors: int = 5,
+    def __init__(self,
+                 bins: Tensor,
+                 num_neighbors: int = 5,
                  sigma: float = 5.0) -> None:
         super().__init__()
         if not isinstance(bins, Tensor):
@@ -117,8 +120,7 @@ class SoftEncoder(nn.Module):
         if not bool(torch.isfinite(bins).all()):
             raise ValueError('bins contain non-finite values')
         q = bins.shape[0]
-        if (isinstance(num_neighbors, bool)
-                or not isinstance(num_neighbors, int)
+        if (isinstance(num_neighbors, bool) or not isinstance(num_neighbors, int)
                 or not 1 <= num_neighbors <= q):
             raise ValueError(f'num_neighbors must be an int in [1, {q}] (the '
                              f'number of bins), got {num_neighbors!r}')
@@ -126,16 +128,15 @@ class SoftEncoder(nn.Module):
             raise ValueError(f'sigma must be > 0, got {sigma!r}')
         self.num_neighbors = num_neighbors
         self.sigma = float(sigma)
-        self.register_buffer('bins', bins.detach().float().clone(),
-                             persistent=False)
+        self.register_buffer('bins', bins.detach().float().clone(), persistent=False)
         origin, self._cell, self._shape, cand = _candidate_table(
             bins.detach().double().cpu().numpy().tobytes(), num_neighbors)
         self._origin = origin.tolist()
-        self.register_buffer('candidates', torch.tensor(cand),
-                             persistent=False)
+        self.register_buffer('candidates', torch.tensor(cand), persistent=False)
         # Bin coordinates with an extra bin at infinity (the padding index).
-        self.register_buffer('padded_bins', torch.cat(
-            [self.bins, self.bins.new_full((1, 2), float('inf'))]),
+        self.register_buffer(
+            'padded_bins',
+            torch.cat([self.bins, self.bins.new_full((1, 2), float('inf'))]),
             persistent=False)
         self._index_bits = q.bit_length()
 
@@ -182,13 +183,14 @@ class SoftEncoder(nn.Module):
         da = a.double()[:, None] - bins[:, 0].index_select(0, flat).view(-1, k)
         db = b.double()[:, None] - bins[:, 1].index_select(0, flat).view(-1, k)
         d2 = da * da + db * db
-        weight = torch.exp((d2[:, :1] - d2) / (2.0 * self.sigma ** 2))
+        weight = torch.exp((d2[:, :1] - d2) / (2.0 * self.sigma**2))
         weight = weight / weight.sum(dim=1, keepdim=True)
         return idx, weight.to(a.dtype)
 
     @torch.no_grad()
-    def forward(self, ab: Tensor, bin_weight: Optional[Tensor] = None
-                ) -> Tuple[Tensor, ...]:
+    def forward(self,
+                ab: Tensor,
+                bin_weight: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
         """Soft-encode an ab map.
 
         Args:
@@ -214,13 +216,13 @@ class SoftEncoder(nn.Module):
         a = ab[:, 0].reshape(-1)
         b = ab[:, 1].reshape(-1)
         # Pieces of at most _PIXELS pixels, and of GRAIN // K for the exp.
-        idx, weight = in_pieces(self._encode, a, b, width=k,
-                                max_rows=_PIXELS)
-        out = (idx.view(n, h, w, k).permute(0, 3, 1, 2),
-               weight.view(n, h, w, k).permute(0, 3, 1, 2))
+        idx, weight = in_pieces(self._encode, a, b, width=k, max_rows=_PIXELS)
+        out = (idx.view(n, h, w, k).permute(0, 3, 1,
+                                            2), weight.view(n, h, w,
+                                                            k).permute(0, 3, 1, 2))
         if bin_weight is None:
             return out
-        return out + (bin_weight.index_select(0, idx[:, 0]).view(n, h, w),)
+        return out + (bin_weight.index_select(0, idx[:, 0]).view(n, h, w), )
 
     @torch.no_grad()
     def nearest(self, ab: Tensor) -> Tensor:
@@ -234,13 +236,17 @@ class SoftEncoder(nn.Module):
         """
         ab = _check_ab(ab)
         n, _, h, w = ab.shape
-        idx = in_pieces(lambda a, b: self._rank(a, b, 1),
-                        ab[:, 0].reshape(-1), ab[:, 1].reshape(-1),
-                        max_rows=_PIXELS)
+        idx = in_pieces(
+            lambda a, b: self._rank(a, b, 1),
+            ab[:, 0].reshape(-1),
+            ab[:, 1].reshape(-1),
+            max_rows=_PIXELS)
         return idx.view(n, h, w)
 
 
-def soft_encode(ab: Tensor, bins: Tensor, num_neighbors: int = 5,
+def soft_encode(ab: Tensor,
+                bins: Tensor,
+                num_neighbors: int = 5,
                 sigma: float = 5.0) -> Tuple[Tensor, Tensor]:
     """Functional form of :class:`SoftEncoder` (same arguments): ``idx`` and
     ``weight``, each ``(N, K, H, W)``."""
@@ -248,7 +254,9 @@ def soft_encode(ab: Tensor, bins: Tensor, num_neighbors: int = 5,
     return enc.to(ab.device)(ab)
 
 
-def soft_encode_dense(ab: Tensor, bins: Tensor, num_neighbors: int = 5,
+def soft_encode_dense(ab: Tensor,
+                      bins: Tensor,
+                      num_neighbors: int = 5,
                       sigma: float = 5.0) -> Tensor:
     """Soft-encoded targets as a dense distribution over all bins (arguments
     as :func:`soft_encode`): shape ``(N, Q, H, W)``, zero except at the K

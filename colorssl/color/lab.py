@@ -49,31 +49,29 @@ def _check_image(x: Tensor, name: str) -> None:
 def _mix(mat: Sequence[Sequence[float]], channels: Sequence[Tensor]) -> Tensor:
     """``mat @ channels`` over the channel dim (-3), one product at a time."""
     c0, c1, c2 = channels
-    return torch.stack([c0 * m0 + c1 * m1 + c2 * m2 for m0, m1, m2 in mat],
-                       dim=-3)
+    return torch.stack([c0 * m0 + c1 * m1 + c2 * m2 for m0, m1, m2 in mat], dim=-3)
 
 
 def _srgb_to_linear(v: Tensor) -> Tensor:
-    high = ((v.clamp_min(_SRGB_THRESHOLD) + 0.055) / 1.055) ** 2.4
+    high = ((v.clamp_min(_SRGB_THRESHOLD) + 0.055) / 1.055)**2.4
     return torch.where(v > _SRGB_THRESHOLD, high, v / 12.92)
 
 
 def _linear_to_srgb(v: Tensor) -> Tensor:
-    high = 1.055 * v.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055
+    high = 1.055 * v.clamp_min(0.0031308)**(1.0 / 2.4) - 0.055
     return torch.where(v > 0.0031308, high, v * 12.92)
 
 
 def _lab_f(t: Tensor) -> Tensor:
-    cube_root = t.clamp_min(_LAB_EPSILON) ** (1.0 / 3.0)
-    return torch.where(t > _LAB_EPSILON, cube_root,
-                       t * _LAB_SLOPE + _LAB_OFFSET)
+    cube_root = t.clamp_min(_LAB_EPSILON)**(1.0 / 3.0)
+    return torch.where(t > _LAB_EPSILON, cube_root, t * _LAB_SLOPE + _LAB_OFFSET)
 
 
 def _lab_from_relative_xyz(xyz: Tensor) -> Tensor:
     """XYZ divided by the white point, (..., 3, H, W) -> Lab."""
     fx, fy, fz = pointwise(_lab_f, xyz).unbind(dim=-3)
-    return torch.stack((fy * 116.0 - 16.0, (fx - fy) * 500.0,
-                        (fy - fz) * 200.0), dim=-3)
+    return torch.stack((fy * 116.0 - 16.0, (fx - fy) * 500.0, (fy - fz) * 200.0),
+                       dim=-3)
 
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
@@ -92,7 +90,8 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     return _lab_from_relative_xyz(_mix(_TO_XYZ, linear.unbind(dim=-3)))
 
 
-def rgb8_to_lab(rgb: Tensor, dtype: torch.dtype = torch.float32,
+def rgb8_to_lab(rgb: Tensor,
+                dtype: torch.dtype = torch.float32,
                 channel_order: str = 'rgb') -> Tensor:
     """Convert 8-bit sRGB images to CIE Lab (D65).
 
@@ -147,7 +146,8 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     # Negative f has no physical meaning (negative Z); clamp it like skimage.
     f = (fy + a / 500.0, fy, (fy - b / 200.0).clamp_min(0.0))
     # Inverse of _lab_f; f(EPSILON) = 0.2068966 is where its branches meet.
-    xyz = [torch.where(v > 0.2068966, v * v * v, (v - _LAB_OFFSET) / _LAB_SLOPE)
-           for v in f]
+    xyz = [
+        torch.where(v > 0.2068966, v * v * v, (v - _LAB_OFFSET) / _LAB_SLOPE) for v in f
+    ]
     rgb = pointwise(_linear_to_srgb, _mix(_FROM_XYZ, xyz))
     return rgb.clamp(0.0, 1.0) if clip else rgb

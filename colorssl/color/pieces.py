@@ -20,7 +20,9 @@ GRAIN = 32768
 """Elements below which torch runs a CPU element-wise op in one thread."""
 
 
-def in_pieces(fn: Callable, *tensors: Tensor, width: int = 1,
+def in_pieces(fn: Callable,
+              *tensors: Tensor,
+              width: int = 1,
               max_rows: Optional[int] = None):
     """``fn(*tensors)``, computed on pieces of rows (dim 0) on CPU.
 
@@ -43,8 +45,9 @@ def in_pieces(fn: Callable, *tensors: Tensor, width: int = 1,
         rows = min(rows, max(1, GRAIN // width))
     if num <= rows:
         return fn(*tensors)
-    outs = [fn(*(t[start:start + rows] for t in tensors))
-            for start in range(0, num, rows)]
+    outs = [
+        fn(*(t[start:start + rows] for t in tensors)) for start in range(0, num, rows)
+    ]
     if isinstance(outs[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*outs))
     return torch.cat(outs)

@@ -71,8 +71,8 @@ def smooth_prior(prior: Tensor, bins: Tensor, sigma: float = 5.0) -> Tensor:
     if not sigma > 0:
         raise ValueError(f'sigma must be > 0, got {sigma!r}')
     c = bins.detach().to(device=p.device, dtype=torch.float64)
-    d2 = ((c[:, None] - c[None]) ** 2).sum(-1)  # (Q, Q), no cancellation
-    smoothed = (torch.exp(-d2 / (2.0 * sigma ** 2)) * p).sum(1)
+    d2 = ((c[:, None] - c[None])**2).sum(-1)  # (Q, Q), no cancellation
+    smoothed = (torch.exp(-d2 / (2.0 * sigma**2)) * p).sum(1)
     return (smoothed / smoothed.sum()).to(_out_dtype(prior))
 
 
@@ -148,8 +148,8 @@ def save_prior(path: str,
                          f'{prior_np.shape} and {bins_np.shape}')
     if not isinstance(meta, dict):
         raise TypeError(f'meta must be a dict, got {type(meta)!r}')
-    arrays = dict(prior=prior_np, bins=bins_np,
-                  meta=np.array(json.dumps(meta, sort_keys=True)))
+    arrays = dict(
+        prior=prior_np, bins=bins_np, meta=np.array(json.dumps(meta, sort_keys=True)))
     if counts is not None:
         counts_np = _to_numpy(counts, 'counts')
         if counts_np.shape != prior_np.shape:
@@ -196,9 +196,10 @@ def load_prior(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     except ValueError as e:
         raise ValueError(f"prior file {path!r}: 'meta' is not a JSON string "
                          f'({e})') from e
-    out = dict(prior=torch.from_numpy(prior.astype(np.float64)),
-               bins=torch.from_numpy(bins.astype(np.float32)),
-               meta=meta)
+    out = dict(
+        prior=torch.from_numpy(prior.astype(np.float64)),
+        bins=torch.from_numpy(bins.astype(np.float32)),
+        meta=meta)
     if 'counts' in arrays:
         out['counts'] = torch.from_numpy(arrays['counts'].astype(np.int64))
     return out

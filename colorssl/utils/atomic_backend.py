@@ -32,7 +32,9 @@ class AtomicLocalBackend(LocalBackend):
         """Write ``obj`` to ``filepath``; a crash leaves the old file or the new."""
         atomic_write_bytes(filepath, obj)
 
-    def put_text(self, obj: str, filepath: Union[str, Path],
+    def put_text(self,
+                 obj: str,
+                 filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:
         """Write the text ``obj`` to ``filepath`` atomically."""
         atomic_write_text(filepath, obj, encoding=encoding)

@@ -42,8 +42,10 @@ def _numpy_safe_globals() -> list:
     # the unpickler checks the instance's type when it restores the dtype's state.
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
-        objs += [getattr(dtypes, name) for name in dir(dtypes)
-                 if name.endswith('DType') and isinstance(getattr(dtypes, name), type)]
+        objs += [
+            getattr(dtypes, name) for name in dir(dtypes)
+            if name.endswith('DType') and isinstance(getattr(dtypes, name), type)
+        ]
     else:
         objs += sorted({type(np.dtype(c)) for c in np.typecodes['All']}, key=str)
     return objs

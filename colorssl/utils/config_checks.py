@@ -73,8 +73,10 @@ def check_custom_imports(cfg: Config, filename: str) -> None:
     if any(m == 'colorssl' or m.startswith('colorssl.') for m in imports):
         return
     ours = colorssl_type_names()
-    used = sorted({t.split('.')[-1] for t in _iter_types(cfg._cfg_dict.to_dict())
-                   if t.split('.')[-1] in ours})
+    used = sorted({
+        t.split('.')[-1]
+        for t in _iter_types(cfg._cfg_dict.to_dict()) if t.split('.')[-1] in ours
+    })
     if used:
         raise ValueError(
             f'{filename} uses colorssl types {used} but does not import colorssl. '
@@ -146,8 +148,7 @@ def read_config(filename: str) -> Config:
                        if re.search(rf'\b({m}|{dist})\b', text)), None)
         if module is None or is_available(module):
             raise
-        raise missing_extra_error(
-            module, f'{filename} (_base_ {module}::...)') from err
+        raise missing_extra_error(module, f'{filename} (_base_ {module}::...)') from err
     check_extras(cfg, filename)
     return cfg
 
@@ -165,8 +166,7 @@ def load_config(filename: str, cfg_options: Optional[dict] = None) -> Config:
 # mmengine: "X is not in the mmpretrain::model registry". ``str(KeyError)`` quotes
 # its message, and when X is built inside another module (a backbone inside a
 # classifier) the message is nested in the outer error's text: X has no quotes.
-_NOT_IN_REGISTRY = re.compile(
-    r'([^\s\'"`]+) is not in the ([^\s\'"`]+) registry')
+_NOT_IN_REGISTRY = re.compile(r'([^\s\'"`]+) is not in the ([^\s\'"`]+) registry')
 
 
 def explain_registry_error(err: KeyError, filename: str) -> Optional[KeyError]:
@@ -220,11 +220,16 @@ def add_common_args(parser) -> None:
     from mmengine.config import DictAction
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override settings in the config, key=value pairs, e.g. '
         'train_dataloader.batch_size=8')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
     # torch.distributed.launch passes --local_rank, torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 

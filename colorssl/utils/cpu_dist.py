@@ -54,8 +54,8 @@ def prepare_cpu_distributed(cfg: Config, filename: str) -> bool:
         from torch.nn.parallel import DistributedDataParallel
         wrapper_type = MODEL_WRAPPERS.get(
             wrapper.get('type', 'MMDistributedDataParallel'))
-        if isinstance(wrapper_type, type) and issubclass(
-                wrapper_type, DistributedDataParallel):
+        if isinstance(wrapper_type, type) and issubclass(wrapper_type,
+                                                         DistributedDataParallel):
             wrapper.setdefault('device_ids', None)
 
     if torch_dist.is_initialized():

@@ -5,8 +5,8 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     # CheckpointHook + atomic writes and a --resume fallback to the newest good
     # checkpoint (colorssl/engine/hooks/safe_checkpoint_hook.py).
-    checkpoint=dict(type='SafeCheckpointHook', interval=10000, by_epoch=False,
-                    max_keep_ckpts=3),
+    checkpoint=dict(
+        type='SafeCheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3),
     # Logs images LoadRGBImage(on_error='skip') skipped, summed over ranks.
     skipped_images=dict(type='SkippedImagesHook', interval=50))
 # ColorPriorHook estimates model.head.prior='auto' from the training data before the
@@ -19,5 +19,5 @@ custom_hooks = [
 log_processor = dict(by_epoch=False)
 # Pictures go to work_dir/<time>/vis_data/vis_image; add
 # dict(type='TensorboardVisBackend') to see them in TensorBoard.
-visualizer = dict(type='UniversalVisualizer',
-                  vis_backends=[dict(type='LocalVisBackend')])
+visualizer = dict(
+    type='UniversalVisualizer', vis_backends=[dict(type='LocalVisBackend')])

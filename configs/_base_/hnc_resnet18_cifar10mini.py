@@ -77,7 +77,10 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4))
 param_scheduler = dict(
-    type='CosineAnnealingLR', by_epoch=True, T_max=10, eta_min=1e-3,
+    type='CosineAnnealingLR',
+    by_epoch=True,
+    T_max=10,
+    eta_min=1e-3,
     convert_to_iter_based=True)
 train_cfg = dict(by_epoch=True, max_epochs=10, val_interval=5)
 val_cfg = dict()

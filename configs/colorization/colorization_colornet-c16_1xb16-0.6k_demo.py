@@ -13,8 +13,8 @@ _base_ = [
 # rebalance_lambda 0.8 instead of the paper's 0.5: a prior from five photos makes
 # their few rare colours very heavy; at 0.5 the held-out photos came out orange-red
 # all over (chroma 2.0x the truth on the val crops after 600 iterations, 1.6x at 0.8).
-model = dict(backbone=dict(base_channels=16),
-             head=dict(in_channels=64, rebalance_lambda=0.8))
+model = dict(
+    backbone=dict(base_channels=16), head=dict(in_channels=64, rebalance_lambda=0.8))
 
 data_root = 'data/demo/'
 train_pipeline = [
@@ -37,12 +37,15 @@ test_dataloader = val_dataloader
 
 # A small model on little data learns faster with a larger step than the paper's.
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4))
-param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[450],
-                        gamma=0.1)]
+param_scheduler = [
+    dict(type='MultiStepLR', by_epoch=False, milestones=[450], gamma=0.1)
+]
 train_cfg = dict(max_iters=600, val_interval=600)
-default_hooks = dict(logger=dict(interval=50),
-                     checkpoint=dict(interval=600, max_keep_ckpts=1))
+default_hooks = dict(
+    logger=dict(interval=50), checkpoint=dict(interval=600, max_keep_ckpts=1))
 # The picture hook first, so that --cfg-options custom_hooks.0.interval=N sets it.
-custom_hooks = [dict(type='ColorizationVisualizationHook', interval=300, num_samples=6),
-                dict(type='ColorPriorHook')]
+custom_hooks = [
+    dict(type='ColorizationVisualizationHook', interval=300, num_samples=6),
+    dict(type='ColorPriorHook')
+]
 randomness = dict(seed=0)

@@ -3,10 +3,12 @@
 # to see whether the per-layer linear probes improve with pretraining length.
 _base_ = './colorization_colornet-c16_1xb32-2k_cifar10mini.py'
 
-param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[8000],
-                        gamma=0.1)]
+param_scheduler = [
+    dict(type='MultiStepLR', by_epoch=False, milestones=[8000], gamma=0.1)
+]
 train_cfg = dict(max_iters=10000, val_interval=10000)
 default_hooks = dict(checkpoint=dict(interval=5000, max_keep_ckpts=1))
-custom_hooks = [dict(type='ColorPriorHook'),
-                dict(type='ColorizationVisualizationHook', interval=5000,
-                     num_samples=8)]
+custom_hooks = [
+    dict(type='ColorPriorHook'),
+    dict(type='ColorizationVisualizationHook', interval=5000, num_samples=8)
+]

@@ -21,17 +21,19 @@ test_dataloader = val_dataloader
 # (ab = 0) and the training set's mean ab, here the mean over the 9,819 colour
 # training photos as the prior='auto' estimate records it (the mean_ab of
 # work_dir/color_prior.npz, which can be given instead).
-val_evaluator = dict(type='ColorizationMetric', baselines=('gray', 'mean'),
-                     mean_ab=(0.375, 5.904))
+val_evaluator = dict(
+    type='ColorizationMetric', baselines=('gray', 'mean'), mean_ab=(0.375, 5.904))
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4))
-param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[1600],
-                        gamma=0.1)]
+param_scheduler = [
+    dict(type='MultiStepLR', by_epoch=False, milestones=[1600], gamma=0.1)
+]
 train_cfg = dict(max_iters=2000, val_interval=2000)
-default_hooks = dict(logger=dict(interval=50),
-                     checkpoint=dict(interval=1000, max_keep_ckpts=1))
-custom_hooks = [dict(type='ColorPriorHook'),
-                dict(type='ColorizationVisualizationHook', interval=1000,
-                     num_samples=8)]
+default_hooks = dict(
+    logger=dict(interval=50), checkpoint=dict(interval=1000, max_keep_ckpts=1))
+custom_hooks = [
+    dict(type='ColorPriorHook'),
+    dict(type='ColorizationVisualizationHook', interval=1000, num_samples=8)
+]
 randomness = dict(seed=0)

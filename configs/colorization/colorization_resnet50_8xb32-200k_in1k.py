@@ -13,9 +13,15 @@ _base_ = [
 ]
 
 model = dict(
-    backbone=dict(_delete_=True, type='ResNet', depth=50, in_channels=1,
-                  strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), out_indices=(3, ),
-                  norm_cfg=dict(type='SyncBN', requires_grad=True)),
+    backbone=dict(
+        _delete_=True,
+        type='ResNet',
+        depth=50,
+        in_channels=1,
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        out_indices=(3, ),
+        norm_cfg=dict(type='SyncBN', requires_grad=True)),
     head=dict(in_channels=2048))
 train_dataloader = dict(batch_size=32)
 # 8 GPUs x 32 = 256 images per step; lr scaled linearly from the paper's 3e-5 @ 40.

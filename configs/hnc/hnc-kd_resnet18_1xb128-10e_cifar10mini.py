@@ -3,5 +3,4 @@
 # setting (0.0065*100). Compare with plain_resnet18_1xb128-10e_cifar10mini.py.
 _base_ = ['../_base_/hnc_resnet18_cifar10mini.py']
 
-model = dict(
-    head=dict(hnc_loss=dict(type='HNCLoss', k=3, mode='kd', loss_weight=0.2)))
+model = dict(head=dict(hnc_loss=dict(type='HNCLoss', k=3, mode='kd', loss_weight=0.2)))

@@ -16,8 +16,7 @@ pretrained = 'https://download.openmmlab.com/mmclassification/v0/resnet/resnet50
 
 model = dict(
     backbone=dict(
-        init_cfg=dict(
-            type='Pretrained', checkpoint=pretrained, prefix='backbone')),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone')),
     neck=None,
     head=dict(
         _delete_=True,
@@ -34,9 +33,8 @@ train_pipeline = [
     # keep difficult labels out of the HNC negatives during training too
     dict(
         type='PackInputs',
-        meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor', 'flip', 'flip_direction',
-                   'gt_label_difficult')),
+        meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
+                   'flip', 'flip_direction', 'gt_label_difficult')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 

@@ -18,9 +18,7 @@ model = dict(
         type='HNCLinearClsHead',
         num_classes=1000,
         in_channels=768,
-        loss=dict(
-            type='LabelSmoothLoss', label_smooth_val=0.1,
-            mode='classy_vision'),
+        loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='classy_vision'),
         hnc_loss=dict(type='HNCLoss', k=100, mode='kd', loss_weight=0.0065)))
 
 val_evaluator = [

@@ -40,8 +40,10 @@ def photos() -> dict:
     """
     cifar = _need_shared('cifar10-mini') / 'train'
     camvid = _need_shared('camvid-mini') / 'img_dir' / 'train'
-    small = [_read(p) for cls in sorted(cifar.iterdir())[:8]
-             for p in sorted(cls.glob('*.jpg'))[:3]]
+    small = [
+        _read(p) for cls in sorted(cifar.iterdir())[:8]
+        for p in sorted(cls.glob('*.jpg'))[:3]
+    ]
     large = []
     for p in sorted(camvid.glob('*.jpg'))[:2]:
         img = _read(p)

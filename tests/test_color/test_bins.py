@@ -41,16 +41,21 @@ def test_srgb_reachable_set_against_skimage():
     assert len(reached) == 261  # the count the README quotes
     shipped = {tuple(r) for r in load_ab_bins().int().tolist()}
     assert reached <= shipped
-    assert torch.equal(load_ab_bins('srgb_reachable'),
-                       srgb_reachable_bins())
+    assert torch.equal(load_ab_bins('srgb_reachable'), srgb_reachable_bins())
     assert srgb_reachable_bins().dtype == torch.float32
     with pytest.raises(ValueError, match='grid'):
         srgb_reachable_bins(0)
 
 
-PRIMARIES = dict(red=(255, 0, 0), green=(0, 255, 0), blue=(0, 0, 255),
-                 yellow=(255, 255, 0), cyan=(0, 255, 255),
-                 magenta=(255, 0, 255), black=(0, 0, 0), white=(255, 255, 255))
+PRIMARIES = dict(
+    red=(255, 0, 0),
+    green=(0, 255, 0),
+    blue=(0, 0, 255),
+    yellow=(255, 255, 0),
+    cyan=(0, 255, 255),
+    magenta=(255, 0, 255),
+    black=(0, 0, 0),
+    white=(255, 255, 255))
 
 
 def test_extreme_colours_reach_the_extreme_bins():
@@ -59,13 +64,15 @@ def test_extreme_colours_reach_the_extreme_bins():
     ab = rgb8_to_lab(rgb.t().reshape(1, 3, 1, -1))[:, 1:]
     reach = srgb_reachable_bins()
     for bins in (reach, load_ab_bins()):
-        got = {n: tuple(bins[i].tolist())
-               for n, i in zip(names, nearest_bin(ab, bins).view(-1))}
+        got = {
+            n: tuple(bins[i].tolist())
+            for n, i in zip(names,
+                            nearest_bin(ab, bins).view(-1))
+        }
         # Independent: skimage's Lab, numpy brute force over the bins.
         ref_ab = skcolor.rgb2lab(rgb.numpy()[:, None] / 255.0)[:, 0, 1:]
-        d2 = ((ref_ab[:, None] - bins.double().numpy()[None]) ** 2).sum(-1)
-        ref = {n: tuple(bins[i].tolist())
-               for n, i in zip(names, d2.argmin(1))}
+        d2 = ((ref_ab[:, None] - bins.double().numpy()[None])**2).sum(-1)
+        ref = {n: tuple(bins[i].tolist()) for n, i in zip(names, d2.argmin(1))}
         assert got == ref
         # The extremes of a and b over all 8-bit colours.
         lo, hi = reach.min(0).values.tolist(), reach.max(0).values.tolist()

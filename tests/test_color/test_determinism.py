@@ -40,20 +40,24 @@ def colour_outputs(images: torch.Tensor, ab: torch.Tensor,
                    logits: torch.Tensor) -> dict:
     """Every colour function on real photos (``images``, uint8), their ab at
     1/4 resolution (``ab``) and logits at that size."""
-    out = dict(rgb8_to_lab=rgb8_to_lab(images),
-               rgb8_to_lab_64=rgb8_to_lab(images, dtype=torch.float64),
-               bgr8_to_lab=rgb8_to_lab(images.flip(1), channel_order='bgr'),
-               rgb_to_lab=rgb_to_lab(images.float() / 255),
-               rgb_to_lab_64=rgb_to_lab(images.double() / 255))
+    out = dict(
+        rgb8_to_lab=rgb8_to_lab(images),
+        rgb8_to_lab_64=rgb8_to_lab(images, dtype=torch.float64),
+        bgr8_to_lab=rgb8_to_lab(images.flip(1), channel_order='bgr'),
+        rgb_to_lab=rgb_to_lab(images.float() / 255),
+        rgb_to_lab_64=rgb_to_lab(images.double() / 255))
     out['lab_to_rgb'] = lab_to_rgb(out['rgb8_to_lab'])
     rebalance = torch.linspace(0.5, 2.0, len(BINS))
-    for k, name, x in ((5, 'full', out['rgb8_to_lab'][:, 1:]),
-                       (5, 'pooled', ab), (10, 'pooled', ab)):
+    for k, name, x in ((5, 'full', out['rgb8_to_lab'][:, 1:]), (5, 'pooled', ab),
+                       (10, 'pooled', ab)):
         enc = SoftEncoder(BINS, num_neighbors=k)
         idx, weight, pixel_weight = enc(x, bin_weight=rebalance)
-        out.update({f'idx_{name}_{k}': idx, f'weight_{name}_{k}': weight,
-                    f'pixel_weight_{name}_{k}': pixel_weight,
-                    f'nearest_{name}_{k}': enc.nearest(x)})
+        out.update({
+            f'idx_{name}_{k}': idx,
+            f'weight_{name}_{k}': weight,
+            f'pixel_weight_{name}_{k}': pixel_weight,
+            f'nearest_{name}_{k}': enc.nearest(x)
+        })
     out['annealed_mean'] = annealed_mean(logits, BINS)
     out['annealed_mean_t1'] = annealed_mean(logits.double(), BINS, 1.0)
     return out
@@ -79,8 +83,7 @@ def test_same_bits_for_one_and_two_threads(photos):
         lab = rgb8_to_lab(images)
         ab = F.adaptive_avg_pool2d(lab[:, 1:], [s // 4 for s in lab.shape[2:]])
         gen = torch.Generator().manual_seed(0)
-        logits = torch.randn(len(ab), len(BINS), *ab.shape[2:],
-                             generator=gen) * 3
+        logits = torch.randn(len(ab), len(BINS), *ab.shape[2:], generator=gen) * 3
         inputs[name] = (images, ab, logits)
     results = {}
     for threads in (1, 2):
@@ -88,7 +91,8 @@ def test_same_bits_for_one_and_two_threads(photos):
         assert torch.get_num_threads() == threads
         results[threads] = {
             name: (colour_outputs(images, ab, logits), head_loss(logits, ab))
-            for name, (images, ab, logits) in inputs.items()}
+            for name, (images, ab, logits) in inputs.items()
+        }
     for name in inputs:
         (one, loss1), (two, loss2) = results[1][name], results[2][name]
         for key in one:

@@ -10,27 +10,25 @@ from colorssl.color import (SoftEncoder, load_ab_bins, nearest_bin, rgb8_to_lab,
 BINS = load_ab_bins()
 
 
-def numpy_reference(points: np.ndarray, bins: np.ndarray, k: int,
-                    sigma: float):
+def numpy_reference(points: np.ndarray, bins: np.ndarray, k: int, sigma: float):
     """Distances to all bins in float64, argsort, Gaussian weights.
 
     Returns: idx (M, K) sorted by distance, d2 (M, K), weights (M, K), and
     all squared distances (M, Q).
     """
-    d2 = ((points[:, None, :] - bins[None].astype(np.float64)) ** 2).sum(-1)
+    d2 = ((points[:, None, :] - bins[None].astype(np.float64))**2).sum(-1)
     idx = np.argsort(d2, axis=1, kind='stable')[:, :k]
     dk = np.take_along_axis(d2, idx, axis=1)
-    w = np.exp(-(dk - dk[:, :1]) / (2 * sigma ** 2))
+    w = np.exp(-(dk - dk[:, :1]) / (2 * sigma**2))
     return idx, dk, w / w.sum(1, keepdims=True), d2
 
 
 def numpy_tie_rule(points: np.ndarray, bins: np.ndarray, k: int) -> np.ndarray:
     """The documented ranking: squared distance (computed in the dtype of
     ``points``, rounded to float32), then bin index."""
-    d2 = ((points[:, None, :] - bins[None].astype(points.dtype)) ** 2).sum(-1)
+    d2 = ((points[:, None, :] - bins[None].astype(points.dtype))**2).sum(-1)
     d2 = d2.astype(np.float32)
-    order = np.lexsort((np.broadcast_to(np.arange(len(bins)), d2.shape), d2),
-                       axis=1)
+    order = np.lexsort((np.broadcast_to(np.arange(len(bins)), d2.shape), d2), axis=1)
     return order[:, :k]
 
 
@@ -78,14 +76,12 @@ def check_against_numpy(enc, ab, k, sigma):
     # Where the K-th and (K+1)-th distances are apart, the very same bins.
     gap = np.sort(all_d2, 1)
     clear = (gap[:, k] - gap[:, k - 1]) > 1e-4 * (1 + gap[:, k])
-    np.testing.assert_array_equal(np.sort(idx[clear], 1),
-                                  np.sort(ref_idx[clear], 1))
+    np.testing.assert_array_equal(np.sort(idx[clear], 1), np.sort(ref_idx[clear], 1))
     # Gaussian weights of the chosen bins' distances; the reference's where
     # the choice is clear.
     atol = 1e-6 if ab.dtype == torch.float32 else 1e-12
-    gauss = np.exp(-(d2 - d2[:, :1]) / (2 * sigma ** 2))
-    np.testing.assert_allclose(weight, gauss / gauss.sum(1, keepdims=True),
-                               atol=atol)
+    gauss = np.exp(-(d2 - d2[:, :1]) / (2 * sigma**2))
+    np.testing.assert_allclose(weight, gauss / gauss.sum(1, keepdims=True), atol=atol)
     np.testing.assert_allclose(weight[clear], ref_w[clear], atol=atol)
     np.testing.assert_allclose(weight.sum(1), 1.0, atol=1e-6)
 
@@ -94,8 +90,7 @@ def check_against_numpy(enc, ab, k, sigma):
 def test_matches_numpy_on_synthetic_points(k):
     rng = np.random.default_rng(k)
     enc = SoftEncoder(BINS, num_neighbors=k, sigma=5.0)
-    check_against_numpy(enc, as_image(sample_points(rng, BINS.numpy(), 3000)),
-                        k, 5.0)
+    check_against_numpy(enc, as_image(sample_points(rng, BINS.numpy(), 3000)), k, 5.0)
 
 
 @pytest.mark.parametrize('k', [5, 10])
@@ -108,8 +103,7 @@ def test_matches_numpy_on_real_photos(photos, k):
     for x in (cifar[:8], F.adaptive_avg_pool2d(cifar, 8),
               F.adaptive_avg_pool2d(camvid, [44, 42])):
         check_against_numpy(enc, x, k, 5.0)
-        ref = numpy_tie_rule(from_image(x).astype(np.float32), BINS.numpy(),
-                             k)
+        ref = numpy_tie_rule(from_image(x).astype(np.float32), BINS.numpy(), k)
         assert np.array_equal(from_image(enc(x)[0]), ref)
 
 
@@ -144,8 +138,7 @@ def test_bins_off_a_lattice():
     rng = np.random.default_rng(4)
     bins = torch.from_numpy(rng.uniform(-80, 80, (50, 2))).float()
     enc = SoftEncoder(bins, num_neighbors=5, sigma=5.0)
-    check_against_numpy(enc, as_image(sample_points(rng, bins.numpy(), 400)),
-                        5, 5.0)
+    check_against_numpy(enc, as_image(sample_points(rng, bins.numpy(), 400)), 5, 5.0)
 
 
 def test_functional_forms_and_nearest():
@@ -202,10 +195,10 @@ def test_bin_weight_of_the_nearest_bin(dtype):
     ref_idx, ref_weight = enc(ab)
     assert torch.equal(idx, ref_idx) and torch.equal(weight, ref_weight)
     assert pixel_w.shape == (2, ab.shape[2], 1) and pixel_w.dtype == dtype
-    nearest = numpy_reference(from_image(ab), BINS.double().numpy(), 1,
-                              5.0)[0][:, 0]
-    np.testing.assert_array_equal(from_image(pixel_w.unsqueeze(1))[:, 0],
-                                  bin_weight.double().numpy()[nearest])
+    nearest = numpy_reference(from_image(ab), BINS.double().numpy(), 1, 5.0)[0][:, 0]
+    np.testing.assert_array_equal(
+        from_image(pixel_w.unsqueeze(1))[:, 0],
+        bin_weight.double().numpy()[nearest])
     with pytest.raises(ValueError, match=r'bin_weight must have shape \(313,\)'):
         enc(ab, bin_weight=torch.ones(312))
 

@@ -36,8 +36,8 @@ def test_rgb_to_lab_matches_skimage_on_dense_cube(dtype):
     # Values around the sRGB linear/gamma switch (0.04045) and tiny ones.
     extra = np.array([0.0, 1e-6, 0.04, 0.04045, 0.0405, 0.2, 0.999, 1.0])
     special = np.stack(np.meshgrid(extra, extra, extra,
-                                   indexing='ij')).reshape(3, len(extra)**2,
-                                                           len(extra))
+                                   indexing='ij')).reshape(3,
+                                                           len(extra)**2, len(extra))
     for rgb in (cube, special):
         ours = rgb_to_lab(torch.from_numpy(rgb).to(dtype)).double().numpy()
         ref = sk_rgb2lab(rgb)
@@ -51,8 +51,7 @@ def test_lab_to_rgb_matches_skimage_on_dense_lab_grid(dtype):
     # In- and out-of-gamut Lab colours; skimage clips to [0, 1] too.
     lum = np.linspace(0, 100, 21)
     ab = np.linspace(-120, 120, 25)
-    grid = np.stack(np.meshgrid(lum, ab, ab, indexing='ij')).reshape(
-        3, 21 * 25, 25)
+    grid = np.stack(np.meshgrid(lum, ab, ab, indexing='ij')).reshape(3, 21 * 25, 25)
     ours = lab_to_rgb(torch.from_numpy(grid).to(dtype)).double().numpy()
     np.testing.assert_allclose(ours, sk_lab2rgb(grid), atol=1e-3, rtol=0)
     # The Lab of real sRGB colours maps back to them.
@@ -74,8 +73,7 @@ def test_round_trip_and_batch_shapes():
 
 
 def test_clip_false_leaves_out_of_gamut_values():
-    lab = torch.tensor([50.0, 100.0, -100.0], dtype=torch.float64).view(
-        1, 3, 1, 1)
+    lab = torch.tensor([50.0, 100.0, -100.0], dtype=torch.float64).view(1, 3, 1, 1)
     raw = lab_to_rgb(lab, clip=False)
     assert raw.min() < 0 or raw.max() > 1
     torch.testing.assert_close(raw.clamp(0, 1), lab_to_rgb(lab))
@@ -116,11 +114,11 @@ def test_bad_inputs():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_cuda_matches_cpu():
     rgb = torch.rand(2, 3, 8, 8)
-    torch.testing.assert_close(rgb_to_lab(rgb.cuda()).cpu(), rgb_to_lab(rgb),
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        rgb_to_lab(rgb.cuda()).cpu(), rgb_to_lab(rgb), atol=1e-4, rtol=0)
     lab = rgb_to_lab(rgb)
-    torch.testing.assert_close(lab_to_rgb(lab.cuda()).cpu(), lab_to_rgb(lab),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        lab_to_rgb(lab.cuda()).cpu(), lab_to_rgb(lab), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
@@ -132,20 +130,22 @@ def test_rgb8_to_lab_matches_skimage_on_every_code(dtype):
     img = np.stack([grid_r, grid_g, (grid_r + grid_g * 7) % 256]).astype(np.uint8)
     step = np.arange(0, 256, 15, dtype=np.uint8)
     r, g, b = np.meshgrid(step, step, step, indexing='ij')
-    cube = np.stack([r, g, b]).reshape(3, len(step) ** 2, len(step))
+    cube = np.stack([r, g, b]).reshape(3, len(step)**2, len(step))
     for rgb in (img, cube):
         ref = sk_rgb2lab(rgb.astype(np.float64) / 255.0)
         ours = rgb8_to_lab(torch.from_numpy(rgb), dtype=dtype)
         assert ours.dtype == dtype and ours.shape == rgb.shape
         np.testing.assert_allclose(ours.double().numpy(), ref, atol=1e-3, rtol=0)
-        bgr = rgb8_to_lab(torch.from_numpy(rgb[::-1].copy()), dtype=dtype,
-                          channel_order='bgr')
+        bgr = rgb8_to_lab(
+            torch.from_numpy(rgb[::-1].copy()), dtype=dtype, channel_order='bgr')
         assert torch.equal(bgr, ours)
         # The same as rgb_to_lab of the 8-bit values (float rounding apart).
         float_rgb = torch.from_numpy(rgb).to(dtype) / 255
-        torch.testing.assert_close(rgb_to_lab(float_rgb), ours,
-                                   atol=1e-3 if dtype == torch.float32
-                                   else 1e-9, rtol=0)
+        torch.testing.assert_close(
+            rgb_to_lab(float_rgb),
+            ours,
+            atol=1e-3 if dtype == torch.float32 else 1e-9,
+            rtol=0)
     # Batched leading dims equal one image at a time.
     batch = torch.from_numpy(np.stack([img[:, :8, :9], img[:, 8:16, :9]]))
     torch.testing.assert_close(rgb8_to_lab(batch)[1], rgb8_to_lab(batch[1]))
@@ -162,8 +162,8 @@ def test_rgb8_to_lab_rejects_bad_input():
 
 def test_real_photos_match_skimage(photos):
     for images in photos.values():
-        ref = np.stack([skcolor.rgb2lab(img.numpy() / 255.0, channel_axis=0)
-                        for img in images])
+        ref = np.stack(
+            [skcolor.rgb2lab(img.numpy() / 255.0, channel_axis=0) for img in images])
         ours = rgb8_to_lab(images).double().numpy()
         np.testing.assert_allclose(ours, ref, atol=1e-3, rtol=0)
         back = lab_to_rgb(torch.from_numpy(ref)).numpy()

@@ -18,10 +18,10 @@ def numpy_nearest_counts(points: np.ndarray, bins: np.ndarray) -> np.ndarray:
 
 def test_histogram_matches_brute_force_in_both_layouts():
     rng = np.random.default_rng(0)
-    pts = BINS.numpy()[rng.integers(0, 100, 4000)] + rng.uniform(
-        -6, 6, (4000, 2))
-    ref = numpy_nearest_counts(pts.astype(np.float32).astype(np.float64),
-                               BINS.double().numpy())
+    pts = BINS.numpy()[rng.integers(0, 100, 4000)] + rng.uniform(-6, 6, (4000, 2))
+    ref = numpy_nearest_counts(
+        pts.astype(np.float32).astype(np.float64),
+        BINS.double().numpy())
     flat = torch.from_numpy(pts).float()
     counts = histogram_ab(flat, BINS)
     assert counts.shape == (313, ) and counts.dtype == torch.int64
@@ -49,8 +49,7 @@ def test_smooth_prior_matches_the_formula():
     s = smooth_prior(delta, BINS, sigma=5.0)
     assert s.dtype == torch.float32
     right = int(((BINS - torch.tensor([10.0, 0.0]))**2).sum(1).argmin())
-    np.testing.assert_allclose(float(s[right] / s[centre]), np.exp(-2.0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(float(s[right] / s[centre]), np.exp(-2.0), rtol=1e-5)
     # A tiny sigma leaves the distribution unchanged.
     q = torch.from_numpy(p / p.sum())
     torch.testing.assert_close(smooth_prior(q, BINS, sigma=0.1), q)
@@ -77,11 +76,9 @@ def reference_weights(p, lam, uniform_over):
 def test_rebalance_weights_closed_form(lam, uniform_over):
     rng = np.random.default_rng(2)
     p = rng.gamma(0.3, size=313) + 1e-9
-    w = rebalance_weights(torch.from_numpy(p), lam=lam,
-                          uniform_over=uniform_over)
-    np.testing.assert_allclose(w.numpy(), reference_weights(p, lam,
-                                                            uniform_over),
-                               rtol=1e-9)
+    w = rebalance_weights(torch.from_numpy(p), lam=lam, uniform_over=uniform_over)
+    np.testing.assert_allclose(
+        w.numpy(), reference_weights(p, lam, uniform_over), rtol=1e-9)
     pn = p / p.sum()
     assert abs(float((w.numpy() * pn).sum()) - 1.0) < 1e-9
     if lam < 1:
@@ -108,8 +105,7 @@ def test_zero_prior_bins_get_finite_weights():
     # The two modes differ once some bins are empty.
     assert not torch.allclose(w, rebalance_weights(p, 0.5, 'all'))
     assert torch.allclose(
-        rebalance_weights(p[:3], 0.5, 'nonzero'),
-        rebalance_weights(p[:3], 0.5, 'all'))
+        rebalance_weights(p[:3], 0.5, 'nonzero'), rebalance_weights(p[:3], 0.5, 'all'))
 
 
 def test_rebalance_bad_inputs():
@@ -178,8 +174,7 @@ def test_shipped_default_prior():
     # The stored prior is the smoothed normalised counts.
     counts = prior['counts'].double()
     assert int(counts.sum()) == meta['num_pixels']
-    torch.testing.assert_close(smooth_prior(counts / counts.sum(), BINS, 5.0),
-                               p)
+    torch.testing.assert_close(smooth_prior(counts / counts.sum(), BINS, 5.0), p)
     json.dumps(meta)
     w = rebalance_weights(p)
     assert torch.isfinite(w).all() and abs(float((w * p).sum()) - 1) < 1e-9

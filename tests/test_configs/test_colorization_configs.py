@@ -27,17 +27,18 @@ def test_prior_is_estimated_or_absent_and_the_hook_is_there(path):
 
 
 def test_released_recipe_config():
-    cfg = Config.fromfile(osp.join(
-        ROOT, 'configs', 'colorization',
-        'colorization_colornet-k10_1xb40-450k_in1k.py'))
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'colorization',
+                 'colorization_colornet-k10_1xb40-450k_in1k.py'))
     head = cfg.model.head
-    assert (head.num_neighbors, head.target_resize, head.gray_test) == (
-        10, 'nearest', 'target')
+    assert (head.num_neighbors, head.target_resize, head.gray_test) == (10, 'nearest',
+                                                                        'target')
 
 
 @pytest.mark.parametrize('name', [
     'hnc-kd_resnet50_8xb32-120e_in1k', 'hnc-kd_resnet101_8xb32-120e_in1k',
-    'hnc-kd_resnet152_8xb32-120e_in1k', 'hnc-mse_resnet101_8xb32-120e_in1k'])
+    'hnc-kd_resnet152_8xb32-120e_in1k', 'hnc-mse_resnet101_8xb32-120e_in1k'
+])
 def test_hnc_resnet_imagenet_trains_without_flip(name):
     pytest.importorskip('mmpretrain')
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'hnc', f'{name}.py'))

@@ -126,8 +126,9 @@ def test_one_train_step(name):
     model.train()
     size = TRAIN_STEP[name]
     data = dict(
-        inputs=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
-                for _ in range(2)],
+        inputs=[
+            torch.randint(0, 256, (3, size, size), dtype=torch.uint8) for _ in range(2)
+        ],
         data_samples=_samples(cfg, 2))
     # Reference on the step's own batch, before the step changes the weights
     # (BatchNorm in train mode normalises with this batch's statistics both

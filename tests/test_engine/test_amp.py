@@ -30,14 +30,24 @@ COLOR_MODEL = dict(
     head=dict(type='ColorizationHead', in_channels=32, prior=DEFAULT_PRIOR))
 HNC_MODEL = dict(
     type='ImageClassifier',
-    data_preprocessor=dict(num_classes=10, mean=[125.3, 123.0, 113.9],
-                           std=[51.6, 50.8, 51.3], to_rgb=True),
-    backbone=dict(type='ResNet_CIFAR', depth=18, num_stages=3, strides=(1, 2, 2),
-                  dilations=(1, 1, 1), out_indices=(2, ), stem_channels=8,
-                  base_channels=8),
-    head=dict(type='HNCLinearClsHead', num_classes=10, in_channels=32,
-              loss=dict(type='CrossEntropyLoss'),
-              hnc_loss=dict(type='HNCLoss', k=3, mode='kd', loss_weight=0.5)))
+    data_preprocessor=dict(
+        num_classes=10, mean=[125.3, 123.0, 113.9], std=[51.6, 50.8, 51.3],
+        to_rgb=True),
+    backbone=dict(
+        type='ResNet_CIFAR',
+        depth=18,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(2, ),
+        stem_channels=8,
+        base_channels=8),
+    head=dict(
+        type='HNCLinearClsHead',
+        num_classes=10,
+        in_channels=32,
+        loss=dict(type='CrossEntropyLoss'),
+        hnc_loss=dict(type='HNCLoss', k=3, mode='kd', loss_weight=0.5)))
 
 
 class BF16CpuOptimWrapper(OptimWrapper):
@@ -45,8 +55,7 @@ class BF16CpuOptimWrapper(OptimWrapper):
 
     @contextlib.contextmanager
     def optim_context(self, model):
-        with super().optim_context(model), torch.autocast('cpu',
-                                                          dtype=torch.bfloat16):
+        with super().optim_context(model), torch.autocast('cpu', dtype=torch.bfloat16):
             yield
 
 
@@ -56,8 +65,10 @@ def _batch(kind, n=4, size=32):
     if kind == 'hnc':
         for i, s in enumerate(samples):
             s.set_gt_label(i % 10)
-    return dict(inputs=torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8,
-                                     generator=g), data_samples=samples)
+    return dict(
+        inputs=torch.randint(
+            0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g),
+        data_samples=samples)
 
 
 @contextlib.contextmanager
@@ -70,8 +81,9 @@ def _recorded_dtypes(model):
     mcl = importlib.import_module('colorssl.models.losses.multinomial_color_loss')
     original = mcl.soft_target_nll
     if loss_module is not None:
-        handles.append(loss_module.register_forward_pre_hook(
-            lambda m, args: seen['logits'].append(args[0].dtype)))
+        handles.append(
+            loss_module.register_forward_pre_hook(
+                lambda m, args: seen['logits'].append(args[0].dtype)))
 
     def recording(log_prob, *args, **kwargs):
         seen['log_prob'].append(log_prob.dtype)
@@ -134,7 +146,6 @@ def test_bf16_autocast_train_step_cpu(kind):
 @pytest.mark.parametrize('kind', ['color', 'hnc'])
 def test_amp_optim_wrapper_fp16_cuda(kind):
     from mmengine.optim import AmpOptimWrapper
-    _amp_step(kind, torch.device('cuda'),
-              lambda opt: AmpOptimWrapper(optimizer=opt, dtype='float16',
-                                          loss_scale='dynamic'),
-              torch.float16)
+    _amp_step(
+        kind, torch.device('cuda'), lambda opt: AmpOptimWrapper(
+            optimizer=opt, dtype='float16', loss_scale='dynamic'), torch.float16)

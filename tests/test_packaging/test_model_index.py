@@ -34,9 +34,10 @@ def index():
 
 def config_files():
     """Every config under configs/ except the shared bases in configs/_base_/."""
-    return sorted(p.relative_to(REPO_ROOT).as_posix()
-                  for p in (REPO_ROOT / 'configs').rglob('*.py')
-                  if '_base_' not in p.parts and '__pycache__' not in p.parts)
+    return sorted(
+        p.relative_to(REPO_ROOT).as_posix()
+        for p in (REPO_ROOT / 'configs').rglob('*.py')
+        if '_base_' not in p.parts and '__pycache__' not in p.parts)
 
 
 def test_every_metafile_is_imported(index):

@@ -39,8 +39,10 @@ def bad_folder(tmp_path_factory):
 
 
 def _options(root, *extra):
-    return ['--no-validate', '--cfg-options',
-            f'train_dataloader.dataset.data_root={root}', *extra]
+    return [
+        '--no-validate', '--cfg-options', f'train_dataloader.dataset.data_root={root}',
+        *extra
+    ]
 
 
 def _skips(output):
@@ -56,9 +58,12 @@ def _skips(output):
 @pytest.mark.parametrize('workers', [2])
 def test_skip_trains_to_the_end_and_counts(bad_folder, tmp_path, workers):
     work_dir = tmp_path / 'work'
-    proc = run_tool(train_cmd(
-        work_dir, *_options(bad_folder, f'train_dataloader.num_workers={workers}'),
-        config=TINY_COLOR_CFG), cwd=tmp_path)
+    proc = run_tool(
+        train_cmd(
+            work_dir,
+            *_options(bad_folder, f'train_dataloader.num_workers={workers}'),
+            config=TINY_COLOR_CFG),
+        cwd=tmp_path)
     assert (work_dir / 'iter_4.pth').is_file()
     named, total, where = _skips(proc.stdout)
     assert {p.rsplit('/', 1)[-1] for p in named} == set(BAD), named
@@ -69,11 +74,14 @@ def test_skip_trains_to_the_end_and_counts(bad_folder, tmp_path, workers):
 
 @pytest.mark.parametrize('workers', [1])  # the error comes from a worker
 def test_raise_stops_naming_the_file(bad_folder, tmp_path, workers):
-    proc = run_tool(train_cmd(
-        tmp_path / 'work',
-        *_options(bad_folder, 'train_dataloader.dataset.pipeline.0.on_error=raise',
-                  f'train_dataloader.num_workers={workers}'),
-        config=TINY_COLOR_CFG), cwd=tmp_path, expect_ok=False)
+    proc = run_tool(
+        train_cmd(
+            tmp_path / 'work',
+            *_options(bad_folder, 'train_dataloader.dataset.pipeline.0.on_error=raise',
+                      f'train_dataloader.num_workers={workers}'),
+            config=TINY_COLOR_CFG),
+        cwd=tmp_path,
+        expect_ok=False)
     assert proc.returncode != 0
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith('OSError: cannot read image file') and last.find(
@@ -87,9 +95,12 @@ def test_dist_skips_are_summed_over_ranks(bad_folder, tmp_path):
     the logged total is the sum of both ranks' skips."""
     env = tool_env()
     env.update(PYTHON=sys.executable, PORT=str(free_port()))
-    proc = run_tool(['bash', REPO_ROOT / 'tools' / 'dist_train.sh', TINY_COLOR_CFG,
-                     '2', '--work-dir', tmp_path / 'work', *_options(bad_folder)],
-                    cwd=tmp_path, env=env)
+    proc = run_tool([
+        'bash', REPO_ROOT / 'tools' / 'dist_train.sh', TINY_COLOR_CFG, '2',
+        '--work-dir', tmp_path / 'work', *_options(bad_folder)
+    ],
+                    cwd=tmp_path,
+                    env=env)
     named, total, where = _skips(proc.stdout)
     assert {p.rsplit('/', 1)[-1] for p in named} == set(BAD), named
     assert where == 'summed over 2 ranks'

@@ -65,18 +65,18 @@ def test_load_alpha_palette_cmyk(tmp_path):
     a = 128 / 255.
     np.testing.assert_allclose(out[1, 0], [1 - a, 1 - a, 1], atol=1e-6)
 
-    la = np.stack([np.full((2, 2), 100, np.uint8), np.array([[255, 0], [255, 0]],
-                                                            np.uint8)], -1)
+    la = np.stack(
+        [np.full((2, 2), 100, np.uint8),
+         np.array([[255, 0], [255, 0]], np.uint8)], -1)
     out = tool.load_image(_save(tmp_path / 'la.png', la, mode='LA'))
     np.testing.assert_allclose(out[:, 0], 100 / 255., atol=1e-6)
     np.testing.assert_allclose(out[:, 1], 1.0)
 
-    pal = Image.fromarray(_random_rgb(5, 5)).convert('P', palette=Image.ADAPTIVE,
-                                                      colors=8)
+    pal = Image.fromarray(_random_rgb(5, 5)).convert(
+        'P', palette=Image.ADAPTIVE, colors=8)
     pal.save(tmp_path / 'p.png')
     expected = np.asarray(pal.convert('RGB')) / 255.
-    np.testing.assert_allclose(tool.load_image(tmp_path / 'p.png'), expected,
-                               atol=1e-6)
+    np.testing.assert_allclose(tool.load_image(tmp_path / 'p.png'), expected, atol=1e-6)
 
     cmyk = np.zeros((3, 3, 4), dtype=np.uint8)
     cmyk[..., 0] = 255  # pure cyan, no black
@@ -106,13 +106,15 @@ def test_load_bad_files_name_the_file(tmp_path):
 
 
 # ------------------------------------------------------------- sizes and inputs
-@pytest.mark.parametrize('hw, size, expected', [
-    ((256, 256), 256, (256, 256)),
-    ((1000, 1333), 256, (256, 344)),  # 341.2 -> nearest multiple of 8
-    ((1333, 1000), 256, (344, 256)),
-    ((37, 53), 16, (16, 24)),
-    ((10, 400), 8, (8, 320)),
-])
+@pytest.mark.parametrize(
+    'hw, size, expected',
+    [
+        ((256, 256), 256, (256, 256)),
+        ((1000, 1333), 256, (256, 344)),  # 341.2 -> nearest multiple of 8
+        ((1333, 1000), 256, (344, 256)),
+        ((37, 53), 16, (16, 24)),
+        ((10, 400), 8, (8, 320)),
+    ])
 def test_network_size(hw, size, expected):
     got = tool.network_size(*hw, size)
     assert got == expected
@@ -129,8 +131,10 @@ def test_network_size_rejects_bad_size(size):
 
 def test_collect_jobs(tmp_path):
     src = tmp_path / 'photos'
-    for rel in ['a.jpg', 'a.png', 'sub/b.JPG', 'sub/deep/c.tif', 'notes.txt',
-                'results/old.png']:
+    for rel in [
+            'a.jpg', 'a.png', 'sub/b.JPG', 'sub/deep/c.tif', 'notes.txt',
+            'results/old.png'
+    ]:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_bytes(b'x')
     single = tmp_path / 'single.weird'
@@ -140,9 +144,8 @@ def test_collect_jobs(tmp_path):
     got = {(j.src.relative_to(tmp_path).as_posix(), j.out.relative_to(out).as_posix())
            for j in jobs}
     assert got == {('photos/a.jpg', 'a'), ('photos/a.png', 'a_2'),
-                   ('photos/sub/b.JPG', 'sub/b'), ('photos/sub/deep/c.tif',
-                                                   'sub/deep/c'),
-                   ('single.weird', 'single')}
+                   ('photos/sub/b.JPG', 'sub/b'),
+                   ('photos/sub/deep/c.tif', 'sub/deep/c'), ('single.weird', 'single')}
 
     with pytest.raises(tool.ToolError, match='missing_folder'):
         tool.collect_jobs([str(tmp_path / 'missing_folder')], str(out))
@@ -159,8 +162,8 @@ class StubModel:
 
     def __init__(self, ab=(20., -30.), channel_order='rgb'):
         self.ab = ab
-        self.data_preprocessor = SimpleNamespace(channel_order=channel_order,
-                                                 gray_thresh=5.)
+        self.data_preprocessor = SimpleNamespace(
+            channel_order=channel_order, gray_thresh=5.)
         self.calls = []
 
     def colorize(self, images, temperature=None):
@@ -251,8 +254,8 @@ def test_end_to_end(tmp_path, tiny_model, capsys):
     err = capsys.readouterr().err
     assert 'broken.jpg' in err and '--skip-bad' in err
 
-    assert tool.main(argv + ['--skip-bad', '--side-by-side',
-                             '--temperature', '0.5']) == 0
+    assert tool.main(argv +
+                     ['--skip-bad', '--side-by-side', '--temperature', '0.5']) == 0
     stdout = capsys.readouterr().out
     assert 'colorized 3 image(s)' in stdout
     assert 'skipped 1 unreadable file(s)' in stdout and 'broken.jpg' in stdout
@@ -280,12 +283,18 @@ def test_end_to_end(tmp_path, tiny_model, capsys):
 def test_end_to_end_rejects_foreign_checkpoint(tmp_path, tiny_model, capsys):
     config, _ = tiny_model
     wrong = tmp_path / 'wrong.pth'
-    torch.save(dict(state_dict={'backbone.conv1.0.weight': torch.zeros(8, 1, 3, 3)}),
-               wrong)
+    torch.save(
+        dict(state_dict={'backbone.conv1.0.weight': torch.zeros(8, 1, 3, 3)}), wrong)
     img = _save(tmp_path / 'x.png', _random_rgb(8, 8))
-    assert tool.main([config, str(wrong), str(img), '--out-dir',
+    assert tool.main([config,
+                      str(wrong),
+                      str(img), '--out-dir',
                       str(tmp_path / 'o')]) == 1
     assert 'does not fit' in capsys.readouterr().err
-    assert tool.main([config, str(tmp_path / 'nope.pth'), str(img), '--out-dir',
-                      str(tmp_path / 'o')]) == 1
+    assert tool.main([
+        config,
+        str(tmp_path / 'nope.pth'),
+        str(img), '--out-dir',
+        str(tmp_path / 'o')
+    ]) == 1
     assert 'nope.pth' in capsys.readouterr().err

@@ -52,8 +52,8 @@ def make_folder(root):
         colour['b/cmyk.jpeg'] = np.asarray(img.convert('RGB'))
     Image.fromarray(rng.integers(0, 256, (7, 7)).astype(np.uint8),
                     'L').save(root / 'b' / 'gray.jpg')
-    Image.fromarray(rng.integers(0, 65535, (4, 4)).astype(np.uint16)).save(
-        root / 'a' / 'gray16.png')
+    Image.fromarray(rng.integers(0, 65535, (4, 4)).astype(np.uint16)).save(root / 'a' /
+                                                                           'gray16.png')
     (root / 'a' / 'broken.jpg').write_bytes(b'\xff\xd8 this is not a jpeg')
     (root / 'b' / 'notes.txt').write_text('not an image')
     return colour
@@ -61,10 +61,8 @@ def make_folder(root):
 
 def expected_counts(colour, bins):
     """Independent reference: skimage Lab, brute-force nearest bin."""
-    ab = np.concatenate([
-        skcolor.rgb2lab(x / 255.0)[..., 1:].reshape(-1, 2)
-        for x in colour.values()
-    ])
+    ab = np.concatenate(
+        [skcolor.rgb2lab(x / 255.0)[..., 1:].reshape(-1, 2) for x in colour.values()])
     d2 = ((ab[:, None, :] - bins[None])**2).sum(-1)
     return np.bincount(d2.argmin(1), minlength=len(bins))
 
@@ -89,8 +87,8 @@ def test_in_process_counts_skips_and_meta(tmp_path, capsys):
     # Smoothing: Gaussian over bin centres, renormalised.
     d2 = ((bins[:, None] - bins[None])**2).sum(-1)
     smooth = np.exp(-d2 / 50.0) @ (ref / ref.sum())
-    np.testing.assert_allclose(prior['prior'].numpy(), smooth / smooth.sum(),
-                               rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(
+        prior['prior'].numpy(), smooth / smooth.sum(), rtol=1e-9, atol=1e-15)
     assert meta['sigma'] == 5.0 and meta['smoothed']
     assert meta['command'].startswith('python tools/compute_color_prior.py ')
 
@@ -125,8 +123,8 @@ def test_command_line(tmp_path):
     make_folder(data)
     out = tmp_path / 'cli.npz'
     proc = run_tool([
-        sys.executable, REPO_ROOT / 'tools' / 'compute_color_prior.py', data,
-        '--out', out
+        sys.executable, REPO_ROOT / 'tools' / 'compute_color_prior.py', data, '--out',
+        out
     ],
                     cwd=tmp_path)
     assert 'broken.jpg' in proc.stdout

@@ -23,10 +23,12 @@ def test_dist_train_two_cpu_processes(image_root, tmp_path):
     work_dir = tmp_path / 'work'
     env = tool_env()
     env.update(PYTHON=sys.executable, PORT=str(free_port()))
-    proc = run_tool(
-        ['bash', REPO_ROOT / 'tools' / 'dist_train.sh', TINY_CFG, '2',
-         '--work-dir', work_dir, *data_options(image_root)],
-        cwd=tmp_path, env=env)
+    proc = run_tool([
+        'bash', REPO_ROOT / 'tools' / 'dist_train.sh', TINY_CFG, '2', '--work-dir',
+        work_dir, *data_options(image_root)
+    ],
+                    cwd=tmp_path,
+                    env=env)
     out = proc.stdout
 
     # Rank 0's environment report: a distributed run over a world of 2.
@@ -41,12 +43,14 @@ def test_dist_train_two_cpu_processes(image_root, tmp_path):
     # validation set was split between them (N_VAL / 2 ranks / batch per rank).
     assert sorted(train_records(run_dir)) == list(range(1, MAX_ITERS + 1))
     per_rank_iters = N_VAL // 2 // VAL_BATCH
-    assert re.search(rf'Iter\(val\) \[{per_rank_iters}/{per_rank_iters}\]\s+'
-                     r'accuracy/top1', out), out[-3000:]
+    assert re.search(
+        rf'Iter\(val\) \[{per_rank_iters}/{per_rank_iters}\]\s+'
+        r'accuracy/top1', out), out[-3000:]
 
     # Rank 0 alone saves: one file per interval, no duplicates or per-rank copies.
-    assert checkpoints(work_dir) == sorted(
-        f'iter_{i}.pth' for i in range(CKPT_INTERVAL, MAX_ITERS + 1, CKPT_INTERVAL))
+    assert checkpoints(work_dir) == sorted(f'iter_{i}.pth'
+                                           for i in range(CKPT_INTERVAL, MAX_ITERS +
+                                                          1, CKPT_INTERVAL))
     assert last_checkpoint(work_dir).endswith(f'iter_{MAX_ITERS}.pth')
     assert sorted(p.name for p in work_dir.iterdir() if p.is_file()) == sorted(
         checkpoints(work_dir) + ['last_checkpoint', TINY_CFG.name])
@@ -93,11 +97,10 @@ def _colour_folder(root):
 def _recording_config(base, folder):
     """A config file: ``base`` + every rank writes its losses (RankLossRecorderHook)."""
     path = folder / f'recording_{base.stem}.py'
-    path.write_text(
-        f'_base_ = {str(base)!r}\n'
-        "custom_imports = dict(imports=['colorssl', 'rank_loss_recorder'], "
-        'allow_failed_imports=False)\n'
-        "custom_hooks = [dict(type='RankLossRecorderHook')]\n")
+    path.write_text(f'_base_ = {str(base)!r}\n'
+                    "custom_imports = dict(imports=['colorssl', 'rank_loss_recorder'], "
+                    'allow_failed_imports=False)\n'
+                    "custom_hooks = [dict(type='RankLossRecorderHook')]\n")
     return path
 
 
@@ -110,27 +113,35 @@ def _rank_losses(work_dir, rank):
 def test_dist_two_ranks_equal_one_process(case, image_root, tmp_path):
     if case == 'colorization':
         config, root = TINY_COLOR_CFG, _colour_folder(tmp_path / 'colour')
-        data = [f'train_dataloader.dataset.data_root={root}',
-                'model.backbone.norm_eval=True']
+        data = [
+            f'train_dataloader.dataset.data_root={root}',
+            'model.backbone.norm_eval=True'
+        ]
     else:
         config, root = TINY_HNC_CFG, image_root
         data = [f'train_dataloader.dataset.data_root={root}']
     config = _recording_config(config, tmp_path)
-    common = ['--no-validate', '--cfg-options', *data,
-              f'train_cfg.max_iters={EQ_ITERS}', 'train_dataloader.num_workers=0',
-              f'default_hooks.checkpoint.interval={EQ_ITERS}']
+    common = [
+        '--no-validate', '--cfg-options', *data, f'train_cfg.max_iters={EQ_ITERS}',
+        'train_dataloader.num_workers=0',
+        f'default_hooks.checkpoint.interval={EQ_ITERS}'
+    ]
     env = tool_env()
     env['PYTHONPATH'] = os.pathsep.join([env['PYTHONPATH'], str(PLUGINS)])
     single, dist = tmp_path / 'single', tmp_path / 'dist'
-    run_tool([sys.executable, REPO_ROOT / 'tools' / 'train.py', config,
-              '--work-dir', single, *common,
-              f'train_dataloader.batch_size={2 * PER_RANK_BATCH}'],
-             cwd=tmp_path, env=env)
+    run_tool([
+        sys.executable, REPO_ROOT / 'tools' / 'train.py', config, '--work-dir', single,
+        *common, f'train_dataloader.batch_size={2 * PER_RANK_BATCH}'
+    ],
+             cwd=tmp_path,
+             env=env)
     env.update(PYTHON=sys.executable, PORT=str(free_port()))
-    run_tool(['bash', REPO_ROOT / 'tools' / 'dist_train.sh', config, '2',
-              '--work-dir', dist, *common,
-              f'train_dataloader.batch_size={PER_RANK_BATCH}'],
-             cwd=tmp_path, env=env)
+    run_tool([
+        'bash', REPO_ROOT / 'tools' / 'dist_train.sh', config, '2', '--work-dir', dist,
+        *common, f'train_dataloader.batch_size={PER_RANK_BATCH}'
+    ],
+             cwd=tmp_path,
+             env=env)
 
     one = _rank_losses(single, 0)
     ranks = [_rank_losses(dist, r) for r in (0, 1)]
@@ -148,5 +159,9 @@ def test_dist_two_ranks_equal_one_process(case, image_root, tmp_path):
     print(f'{case}: max |weight diff| after {EQ_ITERS} steps: {worst[0]:.3g} '
           f'({worst[1]})')
     for key in a:
-        torch.testing.assert_close(b[key], a[key], rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL,
-                                   msg=lambda m: f'{key}: {m}')
+        torch.testing.assert_close(
+            b[key],
+            a[key],
+            rtol=WEIGHT_RTOL,
+            atol=WEIGHT_ATOL,
+            msg=lambda m: f'{key}: {m}')

@@ -43,8 +43,7 @@ def test_variants_keep_l_and_set_ab(order):
     g = torch.Generator().manual_seed(0)
     images = (torch.rand(2, 3, 6, 5, generator=g) * 120 + 60).round().to(torch.uint8)
     colorizer = ConstantColorizer((12., -9.))
-    out = tool.variants(images, order, colorizer, 'rgb', torch.tensor([5., 7.]),
-                        None)
+    out = tool.variants(images, order, colorizer, 'rgb', torch.tensor([5., 7.]), None)
     assert set(out) == {'gray', 'recolorized', 'mean', 'color'}
     assert torch.equal(out['color'], images)
     original = lab_of(images, order)
@@ -55,8 +54,8 @@ def test_variants_keep_l_and_set_ab(order):
     # the colorizer saw the gray image, in its own channel order (rgb)
     seen = colorizer.seen[0].numpy().astype(int)
     assert np.abs(seen[:, 0] - seen[:, 1]).max() <= 1
-    np.testing.assert_allclose(lab_of(colorizer.seen[0], 'rgb')[..., 0],
-                               original[..., 0], atol=1.0)
+    np.testing.assert_allclose(
+        lab_of(colorizer.seen[0], 'rgb')[..., 0], original[..., 0], atol=1.0)
 
 
 def test_tiny_run(tmp_path):
@@ -80,9 +79,13 @@ def test_tiny_run(tmp_path):
     color_ckpt = tmp_path / 'color.pth'
     torch.save(dict(state_dict=colorizer.state_dict(), meta={}), color_ckpt)
     out = tmp_path / 'acc.json'
-    argv = [str(cls_config), str(cls_ckpt), str(color_config), str(color_ckpt),
-            '--mean-ab', '0', '0', '--max-images', '5', '--out', str(out),
-            '--cls-cfg-options', f'test_dataloader.dataset.data_root={images}']
+    argv = [
+        str(cls_config),
+        str(cls_ckpt),
+        str(color_config),
+        str(color_ckpt), '--mean-ab', '0', '0', '--max-images', '5', '--out',
+        str(out), '--cls-cfg-options', f'test_dataloader.dataset.data_root={images}'
+    ]
     assert tool.main(argv) == 0
     result = json.loads(out.read_text())
     assert result['num_images'] == 5

@@ -32,8 +32,8 @@ def _assert_continues_like(run_dir, reference_dir, start=STOP_AT):
     assert sorted(resumed) == list(range(start + 1, MAX_ITERS + 1))
     for it in resumed:
         assert resumed[it]['lr'] == pytest.approx(reference[it]['lr'], rel=1e-9)
-        assert resumed[it]['loss'] == pytest.approx(reference[it]['loss'],
-                                                    rel=1e-5, abs=1e-6), it
+        assert resumed[it]['loss'] == pytest.approx(
+            reference[it]['loss'], rel=1e-5, abs=1e-6), it
 
 
 def _assert_same_weights(ckpt_a, ckpt_b):
@@ -41,8 +41,8 @@ def _assert_same_weights(ckpt_a, ckpt_b):
     assert a['meta']['iter'] == b['meta']['iter'] == MAX_ITERS
     assert a['state_dict'].keys() == b['state_dict'].keys()
     for key in a['state_dict']:
-        torch.testing.assert_close(b['state_dict'][key], a['state_dict'][key],
-                                   msg=lambda m: f'{key}: {m}')
+        torch.testing.assert_close(
+            b['state_dict'][key], a['state_dict'][key], msg=lambda m: f'{key}: {m}')
 
 
 @pytest.fixture(scope='module')
@@ -50,8 +50,10 @@ def interrupted_run(image_root, tmp_path_factory):
     """The work dir of a run of TINY_CFG stopped after its checkpoint at STOP_AT."""
     base = tmp_path_factory.mktemp('interrupted')
     work_dir = base / 'work'
-    run_tool(train_cmd(work_dir, *data_options(image_root),
-                       f'train_cfg.max_iters={STOP_AT}'), cwd=base)
+    run_tool(
+        train_cmd(work_dir, *data_options(image_root),
+                  f'train_cfg.max_iters={STOP_AT}'),
+        cwd=base)
     assert last_checkpoint(work_dir).endswith(f'iter_{STOP_AT}.pth')
     return work_dir
 
@@ -67,14 +69,15 @@ def test_resume_latest_matches_uninterrupted_run(trained_run, interrupted_run,
                                                  image_root, tmp_path):
     work_dir = _copy_run(interrupted_run, tmp_path / 'work')
 
-    proc = run_tool(train_cmd(work_dir, '--resume', *data_options(image_root)),
-                    cwd=tmp_path)
+    proc = run_tool(
+        train_cmd(work_dir, '--resume', *data_options(image_root)), cwd=tmp_path)
     assert re.search(rf'resumed from the latest checkpoint \S*iter_{STOP_AT}\.pth',
                      proc.stdout)
     assert f'resumed epoch: 0, iter: {STOP_AT}' in proc.stdout
     assert last_checkpoint(work_dir).endswith(f'iter_{MAX_ITERS}.pth')
-    assert checkpoints(work_dir) == sorted(
-        f'iter_{i}.pth' for i in range(CKPT_INTERVAL, MAX_ITERS + 1, CKPT_INTERVAL))
+    assert checkpoints(work_dir) == sorted(f'iter_{i}.pth'
+                                           for i in range(CKPT_INTERVAL, MAX_ITERS +
+                                                          1, CKPT_INTERVAL))
 
     reference = trained_run['work_dir']
     (reference_run, ) = run_dirs(reference)
@@ -84,12 +87,13 @@ def test_resume_latest_matches_uninterrupted_run(trained_run, interrupted_run,
                          work_dir / f'iter_{MAX_ITERS}.pth')
 
 
-def test_resume_from_path_matches_uninterrupted_run(trained_run, image_root,
-                                                    tmp_path):
+def test_resume_from_path_matches_uninterrupted_run(trained_run, image_root, tmp_path):
     reference = trained_run['work_dir']
     work_dir = tmp_path / 'work'
-    proc = run_tool(train_cmd(work_dir, '--resume', reference / f'iter_{STOP_AT}.pth',
-                              *data_options(image_root)), cwd=tmp_path)
+    proc = run_tool(
+        train_cmd(work_dir, '--resume', reference / f'iter_{STOP_AT}.pth',
+                  *data_options(image_root)),
+        cwd=tmp_path)
     assert f'resumed epoch: 0, iter: {STOP_AT}' in proc.stdout
     (reference_run, ) = run_dirs(reference)
     (resumed, ) = run_dirs(work_dir)
@@ -98,11 +102,13 @@ def test_resume_from_path_matches_uninterrupted_run(trained_run, image_root,
                          work_dir / f'iter_{MAX_ITERS}.pth')
 
 
-@pytest.mark.parametrize('damage,start', [
-    ('truncate', CKPT_INTERVAL),  # a crash or full disk while writing iter_4.pth
-    ('delete', CKPT_INTERVAL),
-    ('cut_record', STOP_AT),  # last_checkpoint itself cut short: iter_4.pth is fine
-])
+@pytest.mark.parametrize(
+    'damage,start',
+    [
+        ('truncate', CKPT_INTERVAL),  # a crash or full disk while writing iter_4.pth
+        ('delete', CKPT_INTERVAL),
+        ('cut_record', STOP_AT),  # last_checkpoint itself cut short: iter_4.pth is fine
+    ])
 def test_resume_falls_back_to_newest_good_checkpoint(trained_run, interrupted_run,
                                                      image_root, tmp_path, damage,
                                                      start):
@@ -119,8 +125,8 @@ def test_resume_falls_back_to_newest_good_checkpoint(trained_run, interrupted_ru
         record.write_text(record.read_text()[:-8])  # '.../work/it': no such file
         reason = 'file not found'
 
-    proc = run_tool(train_cmd(work_dir, '--resume', *data_options(image_root)),
-                    cwd=tmp_path)
+    proc = run_tool(
+        train_cmd(work_dir, '--resume', *data_options(image_root)), cwd=tmp_path)
     named = str(newest) if damage != 'cut_record' else str(newest)[:-8]
     assert (f'--resume: the latest checkpoint {named} (named by {record}) cannot be '
             f'loaded: {reason}') in proc.stdout
@@ -137,14 +143,14 @@ def test_resume_falls_back_to_newest_good_checkpoint(trained_run, interrupted_ru
                          work_dir / f'iter_{MAX_ITERS}.pth')
 
 
-def test_resume_from_damaged_path_names_the_file(interrupted_run, image_root,
-                                                 tmp_path):
+def test_resume_from_damaged_path_names_the_file(interrupted_run, image_root, tmp_path):
     bad = tmp_path / 'iter_4.pth'
     good = interrupted_run / f'iter_{STOP_AT}.pth'
     bad.write_bytes(good.read_bytes()[:good.stat().st_size // 3])
-    proc = run_tool(train_cmd(tmp_path / 'work', '--resume', bad,
-                              *data_options(image_root)),
-                    cwd=tmp_path, expect_ok=False)
+    proc = run_tool(
+        train_cmd(tmp_path / 'work', '--resume', bad, *data_options(image_root)),
+        cwd=tmp_path,
+        expect_ok=False)
     assert proc.returncode != 0
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith(f'RuntimeError: cannot resume from checkpoint {bad}: '
@@ -153,17 +159,23 @@ def test_resume_from_damaged_path_names_the_file(interrupted_run, image_root,
 
 def _tiny_cfg(image_root):
     from colorssl.utils.config_checks import load_config
-    return load_config(str(TINY_CFG), {
-        f'{loader}.dataset.data_root': str(image_root)
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')})
+    return load_config(
+        str(TINY_CFG), {
+            f'{loader}.dataset.data_root': str(image_root)
+            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+        })
 
 
 def _assert_state_equal(model_state, ckpt_state, prefix=''):
     keys = [k for k in ckpt_state if k.startswith(prefix)]
     assert keys
     for key in keys:
-        torch.testing.assert_close(model_state[key[len(prefix):]], ckpt_state[key],
-                                   rtol=0, atol=0, msg=lambda m: f'{key}: {m}')
+        torch.testing.assert_close(
+            model_state[key[len(prefix):]],
+            ckpt_state[key],
+            rtol=0,
+            atol=0,
+            msg=lambda m: f'{key}: {m}')
 
 
 def _differs(model_state, ckpt_state, prefix=''):
@@ -210,8 +222,8 @@ def test_init_cfg_pretrained_from_full_training_checkpoint(trained_run, image_ro
         cfg.model.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
         prefix = ''
     else:
-        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt,
-                                           prefix='backbone.')
+        cfg.model.backbone.init_cfg = dict(
+            type='Pretrained', checkpoint=ckpt, prefix='backbone.')
         prefix = 'backbone.'
     model = MODELS.build(cfg.model)
     target = model if level == 'model' else model.backbone

@@ -26,15 +26,28 @@ test_tool = _load_tool('test')
 
 
 def _train_args(**kwargs):
-    args = dict(config=str(TINY_CFG), work_dir=None, resume=None, amp=False,
-                no_validate=False, auto_scale_lr=False, launcher='none', local_rank=0)
+    args = dict(
+        config=str(TINY_CFG),
+        work_dir=None,
+        resume=None,
+        amp=False,
+        no_validate=False,
+        auto_scale_lr=False,
+        launcher='none',
+        local_rank=0)
     args.update(kwargs)
     return SimpleNamespace(**args)
 
 
 def _test_args(**kwargs):
-    args = dict(config=str(TINY_CFG), checkpoint=None, work_dir=None, out=None,
-                show_dir=None, launcher='none', local_rank=0)
+    args = dict(
+        config=str(TINY_CFG),
+        checkpoint=None,
+        work_dir=None,
+        out=None,
+        show_dir=None,
+        launcher='none',
+        local_rank=0)
     args.update(kwargs)
     return SimpleNamespace(**args)
 
@@ -78,8 +91,8 @@ def test_train_amp_and_auto_scale_lr(cfg):
         train_tool.merge_args(deepcopy(cfg), _train_args(auto_scale_lr=True))
     scaled = deepcopy(cfg)
     scaled.auto_scale_lr = dict(base_batch_size=256)
-    assert train_tool.merge_args(
-        scaled, _train_args(auto_scale_lr=True)).auto_scale_lr.enable is True
+    assert train_tool.merge_args(scaled, _train_args(
+        auto_scale_lr=True)).auto_scale_lr.enable is True
 
 
 def test_train_no_validate(cfg):
@@ -97,8 +110,8 @@ def test_test_missing_checkpoint_is_named(cfg, tmp_path):
 def test_test_out_and_show_dir(cfg, tmp_path):
     ckpt = tmp_path / 'x.pth'
     ckpt.write_bytes(b'')
-    out = test_tool.merge_args(deepcopy(cfg), _test_args(
-        checkpoint=str(ckpt), out='r.pkl', show_dir='show'))
+    out = test_tool.merge_args(
+        deepcopy(cfg), _test_args(checkpoint=str(ckpt), out='r.pkl', show_dir='show'))
     assert out.load_from == str(ckpt)
     assert [e['type'] for e in out.test_evaluator] == ['Accuracy', 'DumpResults']
     assert out.test_evaluator[1]['out_file_path'] == 'r.pkl'
@@ -111,5 +124,4 @@ def test_test_out_and_show_dir(cfg, tmp_path):
     no_hook = deepcopy(cfg)
     no_hook.default_hooks.pop('visualization')
     with pytest.raises(KeyError, match=r'--show-dir.*tiny_resnet_imagefolder\.py'):
-        test_tool.merge_args(no_hook, _test_args(checkpoint=str(ckpt),
-                                                 show_dir='show'))
+        test_tool.merge_args(no_hook, _test_args(checkpoint=str(ckpt), show_dir='show'))

@@ -19,23 +19,27 @@ def _derived_config(path, base_text_edit=None, extra=''):
 
 def test_missing_config_file_is_named(tmp_path):
     missing = tmp_path / 'no_such_dir' / 'missing_config.py'
-    proc = run_tool(train_cmd(tmp_path / 'work', config=missing), cwd=tmp_path,
-                    expect_ok=False)
+    proc = run_tool(
+        train_cmd(tmp_path / 'work', config=missing), cwd=tmp_path, expect_ok=False)
     assert proc.returncode != 0
     last = _last_line(proc.stdout)
     assert last.startswith('FileNotFoundError') and str(missing) in last, last
     assert not (tmp_path / 'work').exists()
 
 
-@pytest.mark.parametrize('where,type_name', [
-    ("model['backbone']", 'NoSuchBackbone'),  # built with the runner
-    ("train_dataloader['dataset']", 'NoSuchDataset'),  # built in runner.train()
-])
+@pytest.mark.parametrize(
+    'where,type_name',
+    [
+        ("model['backbone']", 'NoSuchBackbone'),  # built with the runner
+        ("train_dataloader['dataset']", 'NoSuchDataset'),  # built in runner.train()
+    ])
 def test_unknown_type_names_type_and_config(tmp_path, image_root, where, type_name):
-    cfg = _derived_config(tmp_path / f'unknown_{type_name}.py',
-                          extra=f"{where}['type'] = '{type_name}'")
-    proc = run_tool(train_cmd(tmp_path / 'work', *data_options(image_root),
-                              config=cfg), cwd=tmp_path, expect_ok=False)
+    cfg = _derived_config(
+        tmp_path / f'unknown_{type_name}.py', extra=f"{where}['type'] = '{type_name}'")
+    proc = run_tool(
+        train_cmd(tmp_path / 'work', *data_options(image_root), config=cfg),
+        cwd=tmp_path,
+        expect_ok=False)
     assert proc.returncode != 0
     last = _last_line(proc.stdout)
     assert last.startswith('KeyError'), last
@@ -60,8 +64,10 @@ def test_colorssl_type_without_custom_imports(tmp_path, image_root):
     # before anything is built.
     cfg = _derived_config(tmp_path / 'no_imports.py', drop_imports,
                           f"custom_hooks = [dict(type='{names[0]}')]\n")
-    proc = run_tool(train_cmd(tmp_path / 'work', *data_options(image_root),
-                              config=cfg), cwd=tmp_path, expect_ok=False)
+    proc = run_tool(
+        train_cmd(tmp_path / 'work', *data_options(image_root), config=cfg),
+        cwd=tmp_path,
+        expect_ok=False)
     assert proc.returncode != 0
     output = proc.stdout
     assert 'ValueError' in output, output[-3000:]

@@ -15,8 +15,9 @@ from tool_helpers import (CKPT_INTERVAL, MAX_ITERS, N_VAL, REPO_ROOT, TINY_CFG,
 
 def test_train_writes_checkpoints_and_logs(trained_run):
     work_dir = trained_run['work_dir']
-    expected = [f'iter_{i}.pth'
-                for i in range(CKPT_INTERVAL, MAX_ITERS + 1, CKPT_INTERVAL)]
+    expected = [
+        f'iter_{i}.pth' for i in range(CKPT_INTERVAL, MAX_ITERS + 1, CKPT_INTERVAL)
+    ]
     assert checkpoints(work_dir) == sorted(expected)
     assert last_checkpoint(work_dir).endswith(f'iter_{MAX_ITERS}.pth')
 
@@ -56,25 +57,28 @@ def _reference_scores(ckpt_path, image_paths):
 
     register_all_modules(init_default_scope=False)  # mmpretrain's MODELS builds
     cfg = Config.fromfile(TINY_CFG)
-    model_cfg = dict(cfg.model, data_preprocessor=dict(
-        type='ClsDataPreprocessor', **cfg.data_preprocessor))
+    model_cfg = dict(
+        cfg.model,
+        data_preprocessor=dict(type='ClsDataPreprocessor', **cfg.data_preprocessor))
     model = MODELS.build(model_cfg).eval()
     load_checkpoint(model, str(ckpt_path), map_location='cpu')
-    inputs = [torch.from_numpy(mmcv.imread(str(p))).permute(2, 0, 1)  # BGR, CHW
-              for p in image_paths]
+    inputs = [
+        torch.from_numpy(mmcv.imread(str(p))).permute(2, 0, 1)  # BGR, CHW
+        for p in image_paths
+    ]
     with torch.no_grad():
         data = model.data_preprocessor(dict(inputs=inputs), training=False)
         return model(data['inputs'], mode='tensor').softmax(dim=1)
 
 
-def test_test_tool_reports_accuracy_dumps_and_draws(trained_run, image_root,
-                                                    tmp_path):
+def test_test_tool_reports_accuracy_dumps_and_draws(trained_run, image_root, tmp_path):
     ckpt = trained_run['work_dir'] / f'iter_{MAX_ITERS}.pth'
-    proc = run_tool(
-        [sys.executable, REPO_ROOT / 'tools' / 'test.py', TINY_CFG, ckpt,
-         '--work-dir', tmp_path / 'work', '--out', 'results.pkl',
-         '--show-dir', 'show', *data_options(image_root)],
-        cwd=tmp_path)
+    proc = run_tool([
+        sys.executable, REPO_ROOT / 'tools' / 'test.py', TINY_CFG, ckpt, '--work-dir',
+        tmp_path / 'work', '--out', 'results.pkl', '--show-dir', 'show',
+        *data_options(image_root)
+    ],
+                    cwd=tmp_path)
 
     reported = re.findall(r'Iter\(test\).*accuracy/top1: ([\d.]+)', proc.stdout)
     assert len(reported) == 1, proc.stdout[-3000:]
@@ -91,8 +95,8 @@ def test_test_tool_reports_accuracy_dumps_and_draws(trained_run, image_root,
     # ...and the predictions are the checkpoint's, not a fresh model's.
     paths = [r['img_path'] for r in results]
     scores = torch.stack([torch.as_tensor(r['pred_score']) for r in results])
-    torch.testing.assert_close(scores, _reference_scores(ckpt, paths),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        scores, _reference_scores(ckpt, paths), rtol=1e-4, atol=1e-5)
 
     # --show-dir: one drawing per test image, named after it (mmpretrain's hook).
     drawn = sorted(p.name for p in (tmp_path / 'show').glob('*.png'))

@@ -13,8 +13,8 @@ CONFIG = osp.join(ROOT, 'configs', 'hnc', 'hnc-kd_resnet18_1xb128-10e_cifar10min
 
 def _load_tool():
     spec = importlib.util.spec_from_file_location(
-        'visualize_negative_cams',
-        osp.join(ROOT, 'tools', 'visualize_negative_cams.py'))
+        'visualize_negative_cams', osp.join(ROOT, 'tools',
+                                            'visualize_negative_cams.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -31,8 +31,7 @@ def images(tmp_path):
     paths = []
     for i in range(2):
         path = tmp_path / f'img{i}.png'
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
-            path)
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
     return paths
 
@@ -51,13 +50,13 @@ def test_draws_and_matches_model(tool, images, tmp_path, capsys):
     assert row['cams'].shape == (4, 32, 32)
     # the drawn logits are the model's logits, negatives in decreasing order
     data = model.data_preprocessor(
-        dict(inputs=[torch.from_numpy(
-            np.asarray(Image.open(images[0]))[..., ::-1].copy()).permute(
-                2, 0, 1)]), False)
+        dict(inputs=[
+            torch.from_numpy(np.asarray(Image.open(images[0]))[
+                ..., ::-1].copy()).permute(2, 0, 1)
+        ]), False)
     with torch.no_grad():
         logits = model(data['inputs'])[0]
-    np.testing.assert_allclose(row['logits'],
-                               logits[row['classes']].numpy(), atol=1e-4)
+    np.testing.assert_allclose(row['logits'], logits[row['classes']].numpy(), atol=1e-4)
     assert list(row['logits'][1:]) == sorted(row['logits'][1:], reverse=True)
     others = [c for c in range(10) if c != 7]
     assert row['classes'][1] == max(others, key=lambda c: logits[c])

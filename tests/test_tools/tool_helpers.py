@@ -44,7 +44,8 @@ def data_options(root: Path) -> list:
     """``--cfg-options`` pointing every dataloader of TINY_CFG at ``root``."""
     return ['--cfg-options'] + [
         f'{loader}.dataset.data_root={root}'
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ]
 
 
 def tool_env() -> dict:
@@ -65,9 +66,13 @@ def run_tool(args, cwd, expect_ok=True, timeout=300, env=None):
 
     With ``expect_ok`` a non-zero exit fails the test with the tail of the output.
     """
-    proc = subprocess.run(
-        [str(a) for a in args], cwd=str(cwd), env=env or tool_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    proc = subprocess.run([str(a) for a in args],
+                          cwd=str(cwd),
+                          env=env or tool_env(),
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=timeout)
     if expect_ok and proc.returncode != 0:
         pytest.fail(f'{" ".join(map(str, args))} exited {proc.returncode}:\n'
                     f'{proc.stdout[-6000:]}')
@@ -75,8 +80,10 @@ def run_tool(args, cwd, expect_ok=True, timeout=300, env=None):
 
 
 def train_cmd(work_dir, *extra, config=TINY_CFG):
-    return [sys.executable, REPO_ROOT / 'tools' / 'train.py', config,
-            '--work-dir', work_dir, *extra]
+    return [
+        sys.executable, REPO_ROOT / 'tools' / 'train.py', config, '--work-dir',
+        work_dir, *extra
+    ]
 
 
 def free_port() -> int:
@@ -87,8 +94,8 @@ def free_port() -> int:
 
 def run_dirs(work_dir: Path) -> list:
     """The timestamped run folders mmengine made in ``work_dir``, oldest first."""
-    return sorted(p for p in Path(work_dir).iterdir()
-                  if p.is_dir() and (p / 'vis_data').is_dir())
+    return sorted(
+        p for p in Path(work_dir).iterdir() if p.is_dir() and (p / 'vis_data').is_dir())
 
 
 def read_scalars(run_dir: Path) -> list:

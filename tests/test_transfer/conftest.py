@@ -12,6 +12,11 @@ def tiny_resnet_ckpt(tmp_path):
     torch.manual_seed(0)
     backbone = randomize_norms(build_tiny_resnet(1))
     backbone.eval()  # mmpretrain's ResNet.train() returns None
-    path = write_colorization_ckpt(tmp_path / 'color_r18.pth', backbone, TINY_RESNET,
-                                   l_cent=48., l_norm=2., head_in_channels=64)
+    path = write_colorization_ckpt(
+        tmp_path / 'color_r18.pth',
+        backbone,
+        TINY_RESNET,
+        l_cent=48.,
+        l_norm=2.,
+        head_in_channels=64)
     return path, backbone

@@ -25,27 +25,30 @@ def test_load_reads_l_scaling_and_strips_prefix(tiny_resnet_ckpt):
 
 def test_not_a_colorization_model(tmp_path):
     net = build_tiny_resnet(1)
-    path = write_colorization_ckpt(tmp_path / 'cls.pth', net, TINY_RESNET,
-                                   model_type='ImageClassifier')
-    with pytest.raises(ValueError, match=r"model.type='ImageClassifier', expected "
-                       r"'Colorization'"):
+    path = write_colorization_ckpt(
+        tmp_path / 'cls.pth', net, TINY_RESNET, model_type='ImageClassifier')
+    with pytest.raises(
+            ValueError, match=r"model.type='ImageClassifier', expected "
+            r"'Colorization'"):
         load_colorization_checkpoint(path)
-    path = write_colorization_ckpt(tmp_path / 'nohead.pth', net, TINY_RESNET,
-                                   with_head=False)
-    with pytest.raises(ValueError,
-                       match=r"no 'head.conv_seg.\*' keys.*\['backbone.'\]"):
+    path = write_colorization_ckpt(
+        tmp_path / 'nohead.pth', net, TINY_RESNET, with_head=False)
+    with pytest.raises(
+            ValueError, match=r"no 'head.conv_seg.\*' keys.*\['backbone.'\]"):
         load_colorization_checkpoint(path)
 
 
 def test_prefix_matching_no_key(tiny_resnet_ckpt):
-    with pytest.raises(ValueError, match=r"prefix 'encoder.' matches no key.*"
-                       r"\['backbone.', 'head.'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r"prefix 'encoder.' matches no key.*"
+            r"\['backbone.', 'head.'\]"):
         load_colorization_checkpoint(tiny_resnet_ckpt[0], prefix='encoder')
 
 
 def test_missing_config_needs_explicit_scaling(tmp_path):
-    path = write_colorization_ckpt(tmp_path / 'nocfg.pth', build_tiny_resnet(1),
-                                   TINY_RESNET, with_cfg=False)
+    path = write_colorization_ckpt(
+        tmp_path / 'nocfg.pth', build_tiny_resnet(1), TINY_RESNET, with_cfg=False)
     with pytest.raises(ValueError, match='pass l_cent and l_norm'):
         load_colorization_checkpoint(path)
     assert load_colorization_checkpoint(path, l_cent=50., l_norm=1.).l_norm == 1.
@@ -60,10 +63,10 @@ def test_find_stem_variants():
     from mmpretrain.models.backbones import ResNetV1c
 
     from colorssl.models.backbones import ColorizationNet
-    assert find_stem(build_tiny_resnet(1).state_dict()) == (
-        'conv1.weight', None, 'bn1.running_mean')
-    assert find_stem(ColorizationNet(base_channels=8).state_dict()) == (
-        'conv1.0.weight', 'conv1.0.bias', None)
+    assert find_stem(build_tiny_resnet(1).state_dict()) == ('conv1.weight', None,
+                                                            'bn1.running_mean')
+    assert find_stem(ColorizationNet(
+        base_channels=8).state_dict()) == ('conv1.0.weight', 'conv1.0.bias', None)
     deep = ResNetV1c(depth=18, in_channels=1, stem_channels=8, base_channels=8)
     assert find_stem(deep.state_dict()) == ('stem.0.conv.weight', None,
                                             'stem.0.bn.running_mean')
@@ -89,14 +92,14 @@ def test_rgb_conversion_reproduces_stem_in_the_interior(tiny_resnet_ckpt):
     fit = fit_srgb_to_lightness()
     lum = torch.einsum('c,nchw->nhw', fit[:3], pixels / 255.)[:, None] + fit[3]
     x_l = (lum - 48.) / 2.
-    x_rgb = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(
-        std).view(1, 3, 1, 1)
+    x_rgb = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(
+        1, 3, 1, 1)
     with torch.no_grad():
         ref = _stem_out(l_net.double(), x_l)
         ours = _stem_out(rgb_net.double(), x_rgb)
     # output pixel i sees input rows 2i-3 .. 2i+3: rows 2..13 of 16 avoid padding
-    torch.testing.assert_close(ours[..., 2:14, 2:14], ref[..., 2:14, 2:14], rtol=1e-4,
-                               atol=1e-4)
+    torch.testing.assert_close(
+        ours[..., 2:14, 2:14], ref[..., 2:14, 2:14], rtol=1e-4, atol=1e-4)
     assert (ours[..., 0, :] - ref[..., 0, :]).abs().max() > 1e-3
 
 
@@ -143,17 +146,19 @@ def test_colorization_net_offset_goes_into_bias(tmp_path):
     with torch.no_grad():
         ref = l_net.conv1[0](lum - 50.)
         ours = rgb_net.conv1[0]((pixels - mean) / std)
-    torch.testing.assert_close(ours[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1],
-                               rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(
+        ours[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], rtol=1e-4, atol=1e-3)
 
 
 def test_stem_without_bias_or_norm_is_refused(tmp_path):
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, bias=False),
-                              torch.nn.Conv2d(4, 4, 3))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, bias=False), torch.nn.Conv2d(4, 4, 3))
     path = write_colorization_ckpt(tmp_path / 'bare.pth', net, dict(type='X'))
     ckpt = load_colorization_checkpoint(path)
-    with pytest.raises(ValueError, match=r'stem 0.weight \(4, 1, 3, 3\): it has no '
-                       'bias and no BatchNorm'):
+    with pytest.raises(
+            ValueError,
+            match=r'stem 0.weight \(4, 1, 3, 3\): it has no '
+            'bias and no BatchNorm'):
         convert_colorization_backbone(ckpt, 'rgb')
     # 'l' needs no offset
     assert convert_colorization_backbone(ckpt, 'l')[1]['input'] == 'l'
@@ -176,9 +181,10 @@ def test_deep_stem_target_is_refused_with_a_hint(tiny_resnet_ckpt):
 def test_channel_mismatch_is_refused_with_a_hint(tiny_resnet_ckpt):
     ckpt = load_colorization_checkpoint(tiny_resnet_ckpt[0])
     state, _ = convert_colorization_backbone(ckpt, 'l')
-    with pytest.raises(CheckpointMismatchError,
-                       match=r"(?s)conv1.weight \(8, 1, 7, 7\) vs \(8, 3, 7, 7\)"
-                       r".*takes 1 channel\(s\) in the checkpoint and 3 in the module"):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r"(?s)conv1.weight \(8, 1, 7, 7\) vs \(8, 3, 7, 7\)"
+            r".*takes 1 channel\(s\) in the checkpoint and 3 in the module"):
         check_loadable(build_tiny_resnet(3).state_dict(), state, 'x', 'l')
 
 

@@ -14,15 +14,23 @@ def build_classifier(ckpt_path, depth=18, in_channels=3, num_stages=4, **init_kw
     init_default_scope('mmpretrain')
     init_cfg = dict(type='ColorizationPretrained', checkpoint=ckpt_path, **init_kw)
     out_index = num_stages - 1
-    return MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=depth, in_channels=in_channels,
-                      stem_channels=8, base_channels=8, num_stages=num_stages,
-                      strides=(1, 2, 2, 2)[:num_stages],
-                      dilations=(1, 1, 1, 1)[:num_stages],
-                      out_indices=(out_index, ), init_cfg=init_cfg),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=3, in_channels=8 * 2**out_index)))
+    return MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type='ResNet',
+                depth=depth,
+                in_channels=in_channels,
+                stem_channels=8,
+                base_channels=8,
+                num_stages=num_stages,
+                strides=(1, 2, 2, 2)[:num_stages],
+                dilations=(1, 1, 1, 1)[:num_stages],
+                out_indices=(out_index, ),
+                init_cfg=init_cfg),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='LinearClsHead', num_classes=3, in_channels=8 * 2**out_index)))
 
 
 def test_loads_every_key_converted_and_keeps_residual_bns(tiny_resnet_ckpt):
@@ -42,23 +50,24 @@ def test_loads_every_key_converted_and_keeps_residual_bns(tiny_resnet_ckpt):
 
 def test_gray_single_channel(tiny_resnet_ckpt):
     path, l_net = tiny_resnet_ckpt
-    model = build_classifier(path, in_channels=1, input='gray', mean=[2.55 * 48],
-                             std=[2.55 * 2])
+    model = build_classifier(
+        path, in_channels=1, input='gray', mean=[2.55 * 48], std=[2.55 * 2])
     model.init_weights()
     torch.testing.assert_close(model.backbone.conv1.weight, l_net.conv1.weight)
 
 
 def test_missing_keys_raise_and_name_them(tiny_resnet_ckpt):
     model = build_classifier(tiny_resnet_ckpt[0], depth=34)
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'(?s)missing keys \(would stay at random init\): '
-                       r'layer1.2.bn1.bias.*\(\d+ in all\)'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'(?s)missing keys \(would stay at random init\): '
+            r'layer1.2.bn1.bias.*\(\d+ in all\)'):
         model.init_weights()
 
 
 def test_allow_missing(tiny_resnet_ckpt):
-    model = build_classifier(tiny_resnet_ckpt[0], depth=34,
-                             allow_missing=[r'^layer\d\.[2-5]\.'])
+    model = build_classifier(
+        tiny_resnet_ckpt[0], depth=34, allow_missing=[r'^layer\d\.[2-5]\.'])
     model.init_weights()
 
 
@@ -89,17 +98,21 @@ def test_input_l_into_rgb_stem_is_refused(tiny_resnet_ckpt):
 
 
 def test_wrong_number_of_mean_values_is_a_shape_error(tiny_resnet_ckpt):
-    model = build_classifier(tiny_resnet_ckpt[0], in_channels=3, input='gray',
-                             mean=[127.5], std=[2.55])
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'conv1.weight \(8, 1, 7, 7\) vs \(8, 3, 7, 7\)'):
+    model = build_classifier(
+        tiny_resnet_ckpt[0], in_channels=3, input='gray', mean=[127.5], std=[2.55])
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'conv1.weight \(8, 1, 7, 7\) vs \(8, 3, 7, 7\)'):
         model.init_weights()
 
 
 def test_non_colorization_checkpoint(tmp_path):
     from transfer_helpers import build_tiny_resnet
-    path = write_colorization_ckpt(tmp_path / 'cls.pth', build_tiny_resnet(1),
-                                   TINY_RESNET, model_type='ImageClassifier')
+    path = write_colorization_ckpt(
+        tmp_path / 'cls.pth',
+        build_tiny_resnet(1),
+        TINY_RESNET,
+        model_type='ImageClassifier')
     with pytest.raises(ValueError, match="expected 'Colorization'"):
         build_classifier(path).init_weights()
 
@@ -120,11 +133,16 @@ def test_bad_arguments():
 def test_colorization_net_target(tmp_path):
     from colorssl.models.backbones import ColorizationNet
     l_net = randomize_norms(ColorizationNet(base_channels=8))
-    path = write_colorization_ckpt(tmp_path / 'cn.pth', l_net,
-                                   dict(type='ColorizationNet', base_channels=8),
-                                   head_in_channels=32)
-    net = ColorizationNet(in_channels=3, base_channels=8, out_indices=(0, 1, 2, 3, 4),
-                          init_cfg=dict(type='ColorizationPretrained', checkpoint=path))
+    path = write_colorization_ckpt(
+        tmp_path / 'cn.pth',
+        l_net,
+        dict(type='ColorizationNet', base_channels=8),
+        head_in_channels=32)
+    net = ColorizationNet(
+        in_channels=3,
+        base_channels=8,
+        out_indices=(0, 1, 2, 3, 4),
+        init_cfg=dict(type='ColorizationPretrained', checkpoint=path))
     net.init_weights()
     for key, value in l_net.state_dict().items():
         if key not in ('conv1.0.weight', 'conv1.0.bias'):

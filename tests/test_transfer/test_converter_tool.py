@@ -30,14 +30,18 @@ def test_writes_prefixed_converted_state_and_meta(tiny_resnet_ckpt, tmp_path, ca
 
 def test_gray_one_channel(tiny_resnet_ckpt, tmp_path):
     dst = str(tmp_path / 'gray.pth')
-    load_converter().main([tiny_resnet_ckpt[0], dst, '--input', 'gray', '--mean',
-                           '122.4', '--std', '5.1'])
+    load_converter().main([
+        tiny_resnet_ckpt[0], dst, '--input', 'gray', '--mean', '122.4', '--std', '5.1'
+    ])
     assert torch.load(dst)['state_dict']['backbone.conv1.weight'].shape == (8, 1, 7, 7)
 
 
 def test_refuses_non_colorization_checkpoint(tmp_path):
-    src = write_colorization_ckpt(tmp_path / 'cls.pth', build_tiny_resnet(1),
-                                  TINY_RESNET, model_type='ImageClassifier')
+    src = write_colorization_ckpt(
+        tmp_path / 'cls.pth',
+        build_tiny_resnet(1),
+        TINY_RESNET,
+        model_type='ImageClassifier')
     with pytest.raises(ValueError, match="expected 'Colorization'"):
         load_converter().main([src, str(tmp_path / 'x.pth')])
 
@@ -47,12 +51,16 @@ def test_check_config_against_a_deep_stem(tiny_resnet_ckpt, tmp_path):
     cfg.write_text("default_scope = 'mmpretrain'\nmodel = dict(backbone=dict("
                    "type='ResNetV1c', depth=18, stem_channels=8, base_channels=8))\n")
     with pytest.raises(CheckpointMismatchError, match='deep_stem=False'):
-        load_converter().main([tiny_resnet_ckpt[0], str(tmp_path / 'x.pth'),
-                               '--check-config', str(cfg)])
+        load_converter().main(
+            [tiny_resnet_ckpt[0],
+             str(tmp_path / 'x.pth'), '--check-config',
+             str(cfg)])
     cfg.write_text("default_scope = 'mmpretrain'\nmodel = dict(backbone=dict("
                    "type='ResNet', depth=18, stem_channels=8, base_channels=8))\n")
-    assert load_converter().main([tiny_resnet_ckpt[0], str(tmp_path / 'x.pth'),
-                                  '--check-config', str(cfg)]) == 0
+    assert load_converter().main(
+        [tiny_resnet_ckpt[0],
+         str(tmp_path / 'x.pth'), '--check-config',
+         str(cfg)]) == 0
 
 
 def test_runs_as_a_script(tiny_resnet_ckpt, tmp_path):
@@ -60,11 +68,19 @@ def test_runs_as_a_script(tiny_resnet_ckpt, tmp_path):
     import subprocess
     import sys
     dst = tmp_path / 'script.pth'
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO_ROOT), os.environ.get('PYTHONPATH', '')]))
-    proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / 'tools/model_converters/'
-                             'colorization_to_backbone.py'), tiny_resnet_ckpt[0],
-         str(dst)], capture_output=True, text=True, env=env, timeout=300)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT),
+                                    os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.run([
+        sys.executable,
+        str(REPO_ROOT / 'tools/model_converters/'
+            'colorization_to_backbone.py'), tiny_resnet_ckpt[0],
+        str(dst)
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=env,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert dst.is_file()

@@ -62,13 +62,12 @@ def test_head_loss_is_sum_of_independent_cross_entropies():
     logits = x @ fc.weight.detach().double().numpy().T + fc.bias.detach().numpy()
     onehot = np.eye(4)[labels]
     ref_grad = (np.exp(np_log_softmax(logits)) - onehot).T @ x / 5
-    np.testing.assert_allclose(fc.weight.grad.numpy(), ref_grad, rtol=1e-4,
-                               atol=1e-6)
+    np.testing.assert_allclose(fc.weight.grad.numpy(), ref_grad, rtol=1e-4, atol=1e-6)
 
 
 def test_head_norm_and_predict_fields():
-    head = MultiLayerLinearClsHead(num_classes=3, in_channels=[4, 4],
-                                   layer_names=['a', 'b'], eval_layer='a')
+    head = MultiLayerLinearClsHead(
+        num_classes=3, in_channels=[4, 4], layer_names=['a', 'b'], eval_layer='a')
     assert not head.norms[0].affine
     head.eval()
     feats = (torch.randn(2, 4), torch.randn(2, 4))
@@ -98,9 +97,12 @@ def test_metric_against_brute_force():
     scores = rng.random((n, layers, k))
     labels = rng.integers(0, k, n)
     metric = MultiLayerAccuracy(topk=(1, 3))
-    metric.process(None, [dict(layer_scores=torch.tensor(s), gt_label=torch.tensor([y]),
-                               layer_names=['c1', 'c2', 'c3'])
-                          for s, y in zip(scores, labels)])
+    metric.process(None, [
+        dict(
+            layer_scores=torch.tensor(s),
+            gt_label=torch.tensor([y]),
+            layer_names=['c1', 'c2', 'c3']) for s, y in zip(scores, labels)
+    ])
     result = metric.compute_metrics(metric.results)
     for li, name in enumerate(['c1', 'c2', 'c3']):
         ranks = (scores[:, li] > scores[np.arange(n), li, labels][:, None]).sum(1)

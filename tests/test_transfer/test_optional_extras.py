@@ -13,10 +13,12 @@ import textwrap
 from transfer_helpers import REPO_ROOT
 
 BENCH = REPO_ROOT / 'configs' / 'benchmarks'
-DET_CONFIG = (BENCH / 'mmdetection' /
-              'faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-0.8k_raccoon.py')
-SEG_CONFIG = (BENCH / 'mmsegmentation' /
-              'fcn_r18-w32-d16_colorization-pre_1xb4-0.8k_camvidmini-192x192.py')
+DET_CONFIG = (
+    BENCH / 'mmdetection' /
+    'faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-0.8k_raccoon.py')
+SEG_CONFIG = (
+    BENCH / 'mmsegmentation' /
+    'fcn_r18-w32-d16_colorization-pre_1xb4-0.8k_camvidmini-192x192.py')
 
 BLOCKER = textwrap.dedent('''\
     import sys
@@ -32,20 +34,27 @@ def run_blocked(code: str, tmp_path, args=()) -> subprocess.CompletedProcess:
     place before anything else is imported, tools included.
     """
     (tmp_path / 'sitecustomize.py').write_text(BLOCKER)
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO_ROOT)]))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        MKL_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO_ROOT)]))
     command = list(args) if args else [sys.executable, '-c', code]
-    return subprocess.run([str(a) for a in command], cwd=str(tmp_path), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=300)
+    return subprocess.run([str(a) for a in command],
+                          cwd=str(tmp_path),
+                          env=env,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=300)
 
 
 def test_import_and_configs_without_mmdet_and_mmseg(tmp_path):
     """``import colorssl`` registers everything and loads no mmdet/mmseg module;
     ``load_config`` on a det/seg config (``mmdet::`` bases, a detection default
     scope, an ``mmseg.`` type) raises an ImportError naming the extra."""
-    (tmp_path / 'scope_only.py').write_text(
-        "default_scope = 'mmdet'\nmodel = dict(type='FasterRCNN')\n")
+    (tmp_path / 'scope_only.py'
+     ).write_text("default_scope = 'mmdet'\nmodel = dict(type='FasterRCNN')\n")
     (tmp_path / 'seg_type.py').write_text(
         "default_scope = 'mmpretrain'\n"
         "model = dict(type='ImageClassifier', head=dict(type='mmseg.FCNHead'))\n")
@@ -91,8 +100,10 @@ def test_import_and_configs_without_mmdet_and_mmseg(tmp_path):
 def test_train_tool_names_the_extra(tmp_path):
     """What a user sees: ``tools/train.py`` on a detection config ends with the
     ImportError naming the extra, before building anything."""
-    proc = run_blocked('', tmp_path, [sys.executable, REPO_ROOT / 'tools' / 'train.py',
-                                      DET_CONFIG, '--work-dir', tmp_path / 'work'])
+    proc = run_blocked('', tmp_path, [
+        sys.executable, REPO_ROOT / 'tools' / 'train.py', DET_CONFIG, '--work-dir',
+        tmp_path / 'work'
+    ])
     assert proc.returncode != 0
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith('ImportError') and str(DET_CONFIG) in last, last
@@ -103,6 +114,7 @@ def test_train_tool_names_the_extra(tmp_path):
 def test_stock_configs_need_no_extra():
     """An mmpretrain config passes the extras check in any environment."""
     from colorssl.utils.config_checks import read_config
-    cfg = read_config(str(REPO_ROOT / 'configs' / 'hnc' /
-                          'hnc-kd_resnet18_1xb128-10e_cifar10mini.py'))
+    cfg = read_config(
+        str(REPO_ROOT / 'configs' / 'hnc' /
+            'hnc-kd_resnet18_1xb128-10e_cifar10mini.py'))
     assert cfg.default_scope == 'mmpretrain'

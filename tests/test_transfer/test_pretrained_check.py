@@ -13,13 +13,18 @@ def build(checkpoint, backbone_type='ResNet', prefix='backbone.', **kwargs):
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
-    return MODELS.build(dict(
-        type='ImageClassifier',
-        backbone=dict(type=backbone_type, depth=18, stem_channels=8, base_channels=8,
-                      init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
-                                    prefix=prefix), **kwargs),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=3, in_channels=64)))
+    return MODELS.build(
+        dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type=backbone_type,
+                depth=18,
+                stem_channels=8,
+                base_channels=8,
+                init_cfg=dict(type='Pretrained', checkpoint=checkpoint, prefix=prefix),
+                **kwargs),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=3, in_channels=64)))
 
 
 @pytest.fixture
@@ -46,18 +51,21 @@ def test_hook_fails_a_run_whose_backbone_stays_random(converted):
     model = build(converted, backbone_type='ResNetV1c')
     model.init_weights()
     hook = PretrainedCheckHook()
-    with pytest.raises(CheckpointMismatchError, match=r'(?s)stem.0.conv.weight.*'
-                       r'deep_stem=False'):
+    with pytest.raises(
+            CheckpointMismatchError, match=r'(?s)stem.0.conv.weight.*'
+            r'deep_stem=False'):
         hook.before_train(SimpleNamespace(model=model))
     # allowed explicitly: passes
-    PretrainedCheckHook(allow_missing=[r'^stem\.']).before_train(
-        SimpleNamespace(model=model))
+    PretrainedCheckHook(
+        allow_missing=[r'^stem\.']).before_train(SimpleNamespace(model=model))
 
 
 def test_prefix_matching_no_key(converted):
     model = build(converted, prefix='encoder.')
-    with pytest.raises(ValueError, match=r"prefix 'encoder.' matches no key; its keys "
-                       r"start with \['backbone.'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r"prefix 'encoder.' matches no key; its keys "
+            r"start with \['backbone.'\]"):
         check_pretrained_init(model)
 
 

@@ -14,8 +14,8 @@ def rgb():
 @pytest.mark.parametrize('num_channels', [1, 3])
 def test_lightness_in_every_channel(rgb, num_channels):
     ref = 2.55 * rgb2lab(rgb)[..., 0]
-    out = RGBToGray(num_channels=num_channels, channel_order='rgb')(
-        dict(img=rgb.copy()))['img']
+    out = RGBToGray(
+        num_channels=num_channels, channel_order='rgb')(dict(img=rgb.copy()))['img']
     assert out.dtype == np.uint8
     if num_channels == 1:
         assert out.shape == (9, 11)

@@ -24,8 +24,7 @@ def test_strip_prefix_selects_or_keeps():
 
 def test_checkpoint_tensors_unwraps_ddp():
     t = torch.arange(3.)
-    wrapped = {'state_dict': {'module.backbone.w': t, 'module.head.b': t},
-               'meta': {}}
+    wrapped = {'state_dict': {'module.backbone.w': t, 'module.head.b': t}, 'meta': {}}
     assert list(checkpoint_tensors(wrapped)) == ['backbone.w', 'head.b']
     bare = {'backbone.w': t}
     assert list(checkpoint_tensors(bare)) == ['backbone.w']
@@ -64,7 +63,7 @@ def test_writer_and_reader_agree(tmp_path):
     """The helpers' writer's keys come back without their prefix, in order."""
     from transfer_helpers import TINY_RESNET, build_tiny_resnet
     backbone = build_tiny_resnet(1)
-    path = write_colorization_ckpt(tmp_path / 'w.pth', backbone, TINY_RESNET,
-                                   head_in_channels=64)
+    path = write_colorization_ckpt(
+        tmp_path / 'w.pth', backbone, TINY_RESNET, head_in_channels=64)
     read = load_colorization_checkpoint(path)
     assert list(read.state_dict) == list(backbone.state_dict())

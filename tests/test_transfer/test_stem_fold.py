@@ -104,8 +104,8 @@ def test_gray_fit_is_exact_for_lightness_gray(channels):
     gray = np.repeat((2.55 * lum)[None], channels, 0)
     mean = rng.uniform(80, 140, size=channels)
     std = rng.uniform(40, 70, size=channels)
-    new_w, offset = fold_l_into_rgb_conv(torch.tensor(w), torch.tensor(b), mean, std,
-                                         50., 1., gray_fit(channels))
+    new_w, offset = fold_l_into_rgb_conv(
+        torch.tensor(w), torch.tensor(b), mean, std, 50., 1., gray_fit(channels))
     ref = np_conv(((lum - 50.) / 1.)[None], w, b)
     ours = np_conv((gray - mean[:, None, None]) / std[:, None, None], new_w.numpy(),
                    b + offset.numpy())

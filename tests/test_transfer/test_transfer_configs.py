@@ -61,8 +61,12 @@ def save_colorization_model(config, path, **overrides):
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    torch.save({'state_dict': model.state_dict(), 'meta': {'cfg': cfg.pretty_text}},
-               str(path))
+    torch.save({
+        'state_dict': model.state_dict(),
+        'meta': {
+            'cfg': cfg.pretty_text
+        }
+    }, str(path))
     return str(path)
 
 
@@ -118,18 +122,33 @@ def tiny_imagenet(tmp_path_factory):
 def loader_options(*loaders, batch_size=2):
     opts = []
     for loader in loaders:
-        opts += [f'{loader}.batch_size={batch_size}', f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
+        opts += [
+            f'{loader}.batch_size={batch_size}', f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False'
+        ]
     return opts
 
 
 def run_train(config, work_dir, options, timeout=600):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO_ROOT), os.environ.get('PYTHONPATH', '')]), OMP_NUM_THREADS='2')
-    cmd = [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'), str(config),
-           '--work-dir', str(work_dir), '--cfg-options', *options]
-    proc = subprocess.run(cmd, cwd=str(REPO_ROOT), env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT),
+                                    os.environ.get('PYTHONPATH', '')]),
+        OMP_NUM_THREADS='2')
+    cmd = [
+        sys.executable,
+        str(REPO_ROOT / 'tools' / 'train.py'),
+        str(config), '--work-dir',
+        str(work_dir), '--cfg-options', *options
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=str(REPO_ROOT),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout)
     out = proc.stdout
     assert proc.returncode == 0, f'{" ".join(cmd)}\n{out[-6000:]}'
     return out
@@ -146,24 +165,28 @@ def assert_loaded_all(out):
 def saved_state(work_dir):
     ckpts = [f for f in os.listdir(work_dir) if f.endswith('.pth')]
     assert ckpts, f'no checkpoint in {work_dir}'
-    return torch.load(osp.join(work_dir, sorted(ckpts)[-1]),
-                      map_location='cpu')['state_dict']
+    return torch.load(
+        osp.join(work_dir,
+                 sorted(ckpts)[-1]), map_location='cpu')['state_dict']
 
 
 # ----------------------------------------------------------------------------------
 # mmpretrain
 # ----------------------------------------------------------------------------------
-IMAGENET_EPOCH = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                  'default_hooks.logger.interval=1',
-                  'default_hooks.checkpoint.interval=1']
+IMAGENET_EPOCH = [
+    'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+    'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=1'
+]
 
 
 def imagenet_size_options(first):
     """64-pixel crops instead of 224 (``first``: index of the crop in the train
     pipeline, of ResizeEdge in the test pipeline)."""
-    return [f'train_dataloader.dataset.pipeline.{first}.scale=64',
-            f'val_dataloader.dataset.pipeline.{first}.scale=73',
-            f'val_dataloader.dataset.pipeline.{first + 1}.crop_size=64']
+    return [
+        f'train_dataloader.dataset.pipeline.{first}.scale=64',
+        f'val_dataloader.dataset.pipeline.{first}.scale=73',
+        f'val_dataloader.dataset.pipeline.{first + 1}.crop_size=64'
+    ]
 
 
 def test_resnet50_linear_probe_in1k(tiny_imagenet, ckpts, tmp_path):
@@ -172,12 +195,13 @@ def test_resnet50_linear_probe_in1k(tiny_imagenet, ckpts, tmp_path):
     ckpt = ckpts('r50')
     out = run_train(
         BENCH / 'mmpretrain' /
-        'resnet50_colorization-pre_8xb32-linear-steplr-100e_in1k.py',
-        tmp_path, [f'model.backbone.init_cfg.checkpoint={ckpt}',
-                   f'train_dataloader.dataset.data_root={tiny_imagenet}',
-                   f'val_dataloader.dataset.data_root={tiny_imagenet}',
-                   *loader_options('train_dataloader', 'val_dataloader'),
-                   *imagenet_size_options(1), *IMAGENET_EPOCH])
+        'resnet50_colorization-pre_8xb32-linear-steplr-100e_in1k.py', tmp_path, [
+            f'model.backbone.init_cfg.checkpoint={ckpt}',
+            f'train_dataloader.dataset.data_root={tiny_imagenet}',
+            f'val_dataloader.dataset.data_root={tiny_imagenet}',
+            *loader_options('train_dataloader', 'val_dataloader'),
+            *imagenet_size_options(1), *IMAGENET_EPOCH
+        ])
     assert_loaded_all(out)
     assert 'accuracy/top1' in out
     # the probe is linear: the frozen backbone leaves training as it came in
@@ -193,11 +217,13 @@ def test_colornet_multilayer_probe_in1k(tiny_imagenet, ckpts, tmp_path):
     out = run_train(
         BENCH / 'mmpretrain' /
         'colornet_colorization-pre_8xb32-linear-multilayer-steplr-90e_in1k.py',
-        tmp_path, [f'model.backbone.init_cfg.checkpoint={ckpt}',
-                   f'train_dataloader.dataset.data_root={tiny_imagenet}',
-                   f'val_dataloader.dataset.data_root={tiny_imagenet}',
-                   *loader_options('train_dataloader', 'val_dataloader'),
-                   *imagenet_size_options(2), *IMAGENET_EPOCH])
+        tmp_path, [
+            f'model.backbone.init_cfg.checkpoint={ckpt}',
+            f'train_dataloader.dataset.data_root={tiny_imagenet}',
+            f'val_dataloader.dataset.data_root={tiny_imagenet}',
+            *loader_options('train_dataloader', 'val_dataloader'),
+            *imagenet_size_options(2), *IMAGENET_EPOCH
+        ])
     assert_loaded_all(out)
     for layer in ('conv1', 'conv5'):
         assert f'probe/{layer}/top1' in out and f'loss_{layer}' in out
@@ -207,12 +233,12 @@ def test_colornet_multilayer_probe_in1k(tiny_imagenet, ckpts, tmp_path):
         torch.testing.assert_close(state['backbone.' + key], source['backbone.' + key])
 
 
-CIFAR_SHRINK = ['train_dataloader.dataset.indices=4',
-                'val_dataloader.dataset.indices=4',
-                'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-                'default_hooks.logger.interval=1',
-                'default_hooks.checkpoint.interval=1000',
-                'default_hooks.checkpoint.save_last=False']
+CIFAR_SHRINK = [
+    'train_dataloader.dataset.indices=4', 'val_dataloader.dataset.indices=4',
+    'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+    'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=1000',
+    'default_hooks.checkpoint.save_last=False'
+]
 
 
 @pytest.mark.parametrize('config,pretrained', [
@@ -252,8 +278,8 @@ def write_voc_detection(root, year, splits, classes, rng, size=(160, 128)):
         ids = [f'{year}_{split}_{i}' for i in range(count)]
         for i, img_id in enumerate(ids):
             _write_jpg(osp.join(base, 'JPEGImages', img_id + '.jpg'), rng, size)
-            obj = VOC_OBJ.format(name=classes[i % len(classes)], x1=10 + i, y1=12,
-                                 x2=90 + i, y2=100)
+            obj = VOC_OBJ.format(
+                name=classes[i % len(classes)], x1=10 + i, y1=12, x2=90 + i, y2=100)
             with open(osp.join(base, 'Annotations', img_id + '.xml'), 'w') as f:
                 f.write(VOC_XML.format(w=size[0], h=size[1], objects=obj))
         with open(osp.join(base, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
@@ -277,17 +303,25 @@ def tiny_coco(tmp_path_factory):
     rng = np.random.default_rng(2)
     os.makedirs(root / 'annotations')
     # all 80 categories: the metric maps every predicted label to a category id
-    cats = [dict(id=i + 1, name=name)
-            for i, name in enumerate(CocoDataset.METAINFO['classes'])]
+    cats = [
+        dict(id=i + 1, name=name)
+        for i, name in enumerate(CocoDataset.METAINFO['classes'])
+    ]
     for split in ('train2017', 'val2017'):
         images, anns = [], []
         for i in range(2):
             _write_jpg(str(root / split / f'{i}.jpg'), rng, (160, 128))
             images.append(dict(id=i + 1, file_name=f'{i}.jpg', width=160, height=128))
             x, y, w, h = 20. + i, 16., 70., 60.
-            anns.append(dict(id=i + 1, image_id=i + 1, category_id=1 + i % 2,
-                             bbox=[x, y, w, h], area=w * h, iscrowd=0,
-                             segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
+            anns.append(
+                dict(
+                    id=i + 1,
+                    image_id=i + 1,
+                    category_id=1 + i % 2,
+                    bbox=[x, y, w, h],
+                    area=w * h,
+                    iscrowd=0,
+                    segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
         with open(root / 'annotations' / f'instances_{split}.json', 'w') as f:
             json.dump(dict(images=images, annotations=anns, categories=cats), f)
     return str(root)
@@ -308,38 +342,46 @@ def tiny_voc12aug(tmp_path_factory):
             label[:4] = 255
             folder = 'SegmentationClassAug' if split == 'aug' else 'SegmentationClass'
             Image.fromarray(label).save(root / folder / f'{img_id}.png')
-        (root / 'ImageSets' / 'Segmentation' / f'{split}.txt').write_text(
-            '\n'.join(ids) + '\n')
+        (root / 'ImageSets' / 'Segmentation' /
+         f'{split}.txt').write_text('\n'.join(ids) + '\n')
     return str(root)
 
 
-NO_CHECKPOINT = ['default_hooks.checkpoint.interval=1000',
-                 'default_hooks.checkpoint.save_last=False']
-ITER_SHRINK = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-               'default_hooks.logger.interval=1', *NO_CHECKPOINT]
+NO_CHECKPOINT = [
+    'default_hooks.checkpoint.interval=1000', 'default_hooks.checkpoint.save_last=False'
+]
+ITER_SHRINK = [
+    'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+    'default_hooks.logger.interval=1', *NO_CHECKPOINT
+]
 # fewer proposals and RoIs than the stock detectors (CPU)
-RCNN_SHRINK = ['model.train_cfg.rpn_proposal.nms_pre=200',
-               'model.train_cfg.rpn_proposal.max_per_img=32',
-               'model.train_cfg.rcnn.sampler.num=16',
-               'model.test_cfg.rpn.nms_pre=200', 'model.test_cfg.rpn.max_per_img=16']
+RCNN_SHRINK = [
+    'model.train_cfg.rpn_proposal.nms_pre=200',
+    'model.train_cfg.rpn_proposal.max_per_img=32',
+    'model.train_cfg.rcnn.sampler.num=16', 'model.test_cfg.rpn.nms_pre=200',
+    'model.test_cfg.rpn.max_per_img=16'
+]
 
 
 def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path):
     need_package('mmdet')
     ckpt = ckpts('r50')
-    options = [f'model.backbone.init_cfg.checkpoint={ckpt}',
-               f'model.roi_head.shared_head.init_cfg.checkpoint={ckpt}',
-               *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
-               *ITER_SHRINK, *RCNN_SHRINK,
-               'val_dataloader.dataset.pipeline.1.scale=(160,128)']
+    options = [
+        f'model.backbone.init_cfg.checkpoint={ckpt}',
+        f'model.roi_head.shared_head.init_cfg.checkpoint={ckpt}',
+        *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
+        *ITER_SHRINK, *RCNN_SHRINK, 'val_dataloader.dataset.pipeline.1.scale=(160,128)'
+    ]
     for i in (0, 1):
-        options += [f'train_dataloader.dataset.datasets.{i}.data_root={tiny_voc0712}/',
-                    f'train_dataloader.dataset.datasets.{i}.pipeline.2.scales='
-                    '[(160,128)]']
+        options += [
+            f'train_dataloader.dataset.datasets.{i}.data_root={tiny_voc0712}/',
+            f'train_dataloader.dataset.datasets.{i}.pipeline.2.scales='
+            '[(160,128)]'
+        ]
     options.append(f'val_dataloader.dataset.data_root={tiny_voc0712}/')
-    out = run_train(BENCH / 'mmdetection' /
-                    'faster-rcnn_r50-c4_colorization-pre_8xb2-ms-18k_voc0712.py',
-                    tmp_path, options)
+    out = run_train(
+        BENCH / 'mmdetection' /
+        'faster-rcnn_r50-c4_colorization-pre_8xb2-ms-18k_voc0712.py', tmp_path, options)
     assert_loaded_all(out)
     # backbone (stages 1-3) and the res5 RoI head each loaded their part
     assert re.search(r'loaded \d+/\d+ keys of ResNet', out)
@@ -349,19 +391,24 @@ def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path):
 
 def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
     need_package('mmdet')
-    options = [f"model.backbone.init_cfg.checkpoint={ckpts('r50')}",
-               f'train_dataloader.dataset.data_root={tiny_coco}/',
-               f'val_dataloader.dataset.data_root={tiny_coco}/',
-               f'val_evaluator.ann_file={tiny_coco}/annotations/instances_val2017.json',
-               *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
-               'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1',
-               *NO_CHECKPOINT, *RCNN_SHRINK, 'model.test_cfg.rcnn.max_per_img=10',
-               'model.test_cfg.rcnn.score_thr=0.0',  # an untrained model: keep boxes
-               'train_dataloader.dataset.pipeline.2.scale=(160,128)',
-               'val_dataloader.dataset.pipeline.1.scale=(160,128)']
-    out = run_train(BENCH / 'mmdetection' /
-                    'mask-rcnn_r50_fpn_colorization-pre_8xb2-syncbn-12e_coco.py',
-                    tmp_path, options)
+    options = [
+        f"model.backbone.init_cfg.checkpoint={ckpts('r50')}",
+        f'train_dataloader.dataset.data_root={tiny_coco}/',
+        f'val_dataloader.dataset.data_root={tiny_coco}/',
+        f'val_evaluator.ann_file={tiny_coco}/annotations/instances_val2017.json',
+        *loader_options('train_dataloader', 'val_dataloader', batch_size=1),
+        'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1',
+        *NO_CHECKPOINT,
+        *RCNN_SHRINK,
+        'model.test_cfg.rcnn.max_per_img=10',
+        'model.test_cfg.rcnn.score_thr=0.0',  # an untrained model: keep boxes
+        'train_dataloader.dataset.pipeline.2.scale=(160,128)',
+        'val_dataloader.dataset.pipeline.1.scale=(160,128)'
+    ]
+    out = run_train(
+        BENCH / 'mmdetection' /
+        'mask-rcnn_r50_fpn_colorization-pre_8xb2-syncbn-12e_coco.py', tmp_path, options)
     assert_loaded_all(out)
     assert 'coco/segm_mAP' in out
 
@@ -372,17 +419,20 @@ def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
 ])
 def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
     need_package('mmseg')
-    options = [f'model.backbone.init_cfg.checkpoint={ckpts(ckpt)}',
-               'model.data_preprocessor.size=(64,64)',
-               *loader_options('train_dataloader', 'val_dataloader', batch_size=2),
-               *ITER_SHRINK, f'val_dataloader.dataset.data_root={tiny_voc12aug}',
-               'val_dataloader.dataset.pipeline.1.scale=(96,80)']
+    options = [
+        f'model.backbone.init_cfg.checkpoint={ckpts(ckpt)}',
+        'model.data_preprocessor.size=(64,64)',
+        *loader_options('train_dataloader', 'val_dataloader', batch_size=2),
+        *ITER_SHRINK, f'val_dataloader.dataset.data_root={tiny_voc12aug}',
+        'val_dataloader.dataset.pipeline.1.scale=(96,80)'
+    ]
     for i in (0, 1):
-        options += [f'train_dataloader.dataset.datasets.{i}.data_root={tiny_voc12aug}',
-                    f'train_dataloader.dataset.datasets.{i}.pipeline.2.scale=(96,80)',
-                    f'train_dataloader.dataset.datasets.{i}.pipeline.3.crop_size='
-                    '(64,64)',
-                    f'train_dataloader.dataset.datasets.{i}.pipeline.6.size=(64,64)']
+        options += [
+            f'train_dataloader.dataset.datasets.{i}.data_root={tiny_voc12aug}',
+            f'train_dataloader.dataset.datasets.{i}.pipeline.2.scale=(96,80)',
+            f'train_dataloader.dataset.datasets.{i}.pipeline.3.crop_size='
+            '(64,64)', f'train_dataloader.dataset.datasets.{i}.pipeline.6.size=(64,64)'
+        ]
     out = run_train(BENCH / 'mmsegmentation' / config, tmp_path, options)
     assert_loaded_all(out)
     assert 'mIoU' in out
@@ -398,9 +448,11 @@ def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
 def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
     need_package('mmdet')
     need_shared('raccoon-voc')
-    options = [*loader_options('train_dataloader', 'val_dataloader', batch_size=2),
-               *ITER_SHRINK, *RCNN_SHRINK, 'train_dataloader.dataset.indices=2',
-               'val_dataloader.dataset.indices=2']
+    options = [
+        *loader_options('train_dataloader', 'val_dataloader', batch_size=2),
+        *ITER_SHRINK, *RCNN_SHRINK, 'train_dataloader.dataset.indices=2',
+        'val_dataloader.dataset.indices=2'
+    ]
     if pretrained:
         options.append(f"model.backbone.init_cfg.checkpoint={ckpts('r18')}")
     out = run_train(BENCH / 'mmdetection' / config, tmp_path, options)
@@ -416,9 +468,11 @@ def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
 def test_camvid_segmentation(config, pretrained, ckpts, tmp_path):
     need_package('mmseg')
     need_shared('camvid-mini')
-    options = [*loader_options('train_dataloader', 'val_dataloader', batch_size=2),
-               *ITER_SHRINK, 'train_dataloader.dataset.indices=2',
-               'val_dataloader.dataset.indices=2']
+    options = [
+        *loader_options('train_dataloader', 'val_dataloader', batch_size=2),
+        *ITER_SHRINK, 'train_dataloader.dataset.indices=2',
+        'val_dataloader.dataset.indices=2'
+    ]
     if pretrained:
         options.append(f"model.backbone.init_cfg.checkpoint={ckpts('r18')}")
     out = run_train(BENCH / 'mmsegmentation' / config, tmp_path, options)
@@ -433,10 +487,13 @@ def test_converted_checkpoint_with_stock_pretrained_and_check_hook(ckpts, tmp_pa
     need_shared('cifar10-mini')
     from transfer_helpers import load_converter
     converted = str(tmp_path / 'c16_gray.pth')
-    assert load_converter().main([ckpts('colornet-c16'), converted, '--input', 'gray',
-                                  '--mean', '127.5', '--std', '2.55']) == 0
-    base = (BENCH / 'mmpretrain' /
-            'colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py')
+    assert load_converter().main([
+        ckpts('colornet-c16'), converted, '--input', 'gray', '--mean', '127.5', '--std',
+        '2.55'
+    ]) == 0
+    base = (
+        BENCH / 'mmpretrain' /
+        'colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py')
     config = tmp_path / 'stock_pretrained.py'
     config.write_text(
         f'_base_ = {str(base)!r}\n'
@@ -445,9 +502,12 @@ def test_converted_checkpoint_with_stock_pretrained_and_check_hook(ckpts, tmp_pa
         'custom_hooks = [dict(type="PretrainedCheckHook")]\n')
     options = [*loader_options('train_dataloader', 'val_dataloader'), *CIFAR_SHRINK]
     out = run_train(config, tmp_path / 'ok', options)
-    assert re.search(r'PretrainedCheck: .* -> backbone \(ColorizationNet\): all keys '
-                     'match', out)
+    assert re.search(
+        r'PretrainedCheck: .* -> backbone \(ColorizationNet\): all keys '
+        'match', out)
     # an RGB-shaped stem cannot take the 1-channel gray weights: the run stops
-    with pytest.raises(AssertionError, match=r'(?s)CheckpointMismatchError.*'
-                       r'conv1.0.weight \(16, 1, 3, 3\) vs \(16, 3, 3, 3\)'):
+    with pytest.raises(
+            AssertionError,
+            match=r'(?s)CheckpointMismatchError.*'
+            r'conv1.0.weight \(16, 1, 3, 3\) vs \(16, 3, 3, 3\)'):
         run_train(config, tmp_path / 'bad', options + ['model.backbone.in_channels=3'])

@@ -24,26 +24,35 @@ def randomize_norms(module: nn.Module, seed: int = 0) -> nn.Module:
     return module
 
 
-def colorization_cfg_text(backbone_cfg: dict, head_in_channels: int,
-                          l_cent: float = 50., l_norm: float = 1.,
+def colorization_cfg_text(backbone_cfg: dict,
+                          head_in_channels: int,
+                          l_cent: float = 50.,
+                          l_norm: float = 1.,
                           model_type: str = 'Colorization') -> str:
     from mmengine.config import Config
-    cfg = Config(dict(
-        default_scope='mmpretrain',
-        model=dict(type=model_type,
-                   data_preprocessor=dict(type='ColorizationDataPreprocessor',
-                                          l_cent=l_cent, l_norm=l_norm),
-                   backbone=backbone_cfg,
-                   head=dict(type='ColorizationHead', in_channels=head_in_channels))))
+    cfg = Config(
+        dict(
+            default_scope='mmpretrain',
+            model=dict(
+                type=model_type,
+                data_preprocessor=dict(
+                    type='ColorizationDataPreprocessor', l_cent=l_cent, l_norm=l_norm),
+                backbone=backbone_cfg,
+                head=dict(type='ColorizationHead', in_channels=head_in_channels))))
     return cfg.pretty_text
 
 
-def write_colorization_ckpt(path, backbone: nn.Module, backbone_cfg: dict,
-                            l_cent: float = 50., l_norm: float = 1.,
-                            model_type: str = 'Colorization', with_cfg: bool = True,
-                            with_head: bool = True, head_in_channels: int = 8) -> str:
-    state = OrderedDict(('backbone.' + k, v.clone())
-                        for k, v in backbone.state_dict().items())
+def write_colorization_ckpt(path,
+                            backbone: nn.Module,
+                            backbone_cfg: dict,
+                            l_cent: float = 50.,
+                            l_norm: float = 1.,
+                            model_type: str = 'Colorization',
+                            with_cfg: bool = True,
+                            with_head: bool = True,
+                            head_in_channels: int = 8) -> str:
+    state = OrderedDict(
+        ('backbone.' + k, v.clone()) for k, v in backbone.state_dict().items())
     if with_head:
         state['head.conv_seg.weight'] = torch.randn(313, head_in_channels, 1, 1)
         state['head.conv_seg.bias'] = torch.zeros(313)
@@ -55,8 +64,13 @@ def write_colorization_ckpt(path, backbone: nn.Module, backbone_cfg: dict,
     return str(path)
 
 
-TINY_RESNET = dict(type='ResNet', depth=18, in_channels=1, stem_channels=8,
-                   base_channels=8, out_indices=(3, ))
+TINY_RESNET = dict(
+    type='ResNet',
+    depth=18,
+    in_channels=1,
+    stem_channels=8,
+    base_channels=8,
+    out_indices=(3, ))
 
 
 def build_tiny_resnet(in_channels: int = 1, **kwargs):

@@ -12,8 +12,16 @@ from colorssl.utils.checkpoint_check import checkpoint_problem
 @pytest.fixture
 def good_ckpt(tmp_path):
     path = tmp_path / 'iter_2.pth'
-    torch.save({'state_dict': {'w': torch.randn(64, 64)},
-                'meta': {'iter': 2, 'seed': np.int64(3)}}, path)
+    torch.save(
+        {
+            'state_dict': {
+                'w': torch.randn(64, 64)
+            },
+            'meta': {
+                'iter': 2,
+                'seed': np.int64(3)
+            }
+        }, path)
     return path
 
 

@@ -13,8 +13,10 @@ from mmengine.logging import HistoryBuffer, MessageHub
 import colorssl  # noqa: F401  (installs the checkpoint compatibility patch)
 from colorssl.utils.checkpoint_compat import patch_mmengine_checkpoints, safe_globals
 
-DTYPES = ['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
-          'uint64', 'float16', 'float32', 'float64', 'complex64', 'complex128']
+DTYPES = [
+    'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
+    'float16', 'float32', 'float64', 'complex64', 'complex128'
+]
 
 
 def _filled_buffer():
@@ -43,13 +45,19 @@ def _pickle_globals(path):
 def test_checkpoint_with_history_buffer_and_numpy_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     arrays = {dt: (rng.integers(0, 400, size=(2, 3)) / 4).astype(dt) for dt in DTYPES}
-    scalars = dict(f64=np.float64(0.25), f32=np.float32(-1.5), i64=np.int64(7),
-                   u8=np.uint8(200), b=np.bool_(True))
+    scalars = dict(
+        f64=np.float64(0.25),
+        f32=np.float32(-1.5),
+        i64=np.int64(7),
+        u8=np.uint8(200),
+        b=np.bool_(True))
     buf = _filled_buffer()
     ckpt = dict(
         state_dict={'w': torch.arange(6.).reshape(2, 3)},
         meta=dict(iter=6, seed=0, dtype=np.dtype('float32')),
-        arrays=arrays, scalars=scalars, dtypes=[np.dtype(d) for d in DTYPES],
+        arrays=arrays,
+        scalars=scalars,
+        dtypes=[np.dtype(d) for d in DTYPES],
         history=buf)
     path = tmp_path / 'ckpt.pth'
     torch.save(ckpt, path)
@@ -72,8 +80,9 @@ def test_checkpoint_with_history_buffer_and_numpy_round_trips(tmp_path):
     for mine, theirs in zip(restored.data, buf.data):
         np.testing.assert_array_equal(mine, theirs)
     assert restored.max_length == buf.max_length
-    assert not any(g.startswith(('builtins.', 'posix.', 'os.')) or 'getattr' in g
-                   for g in _pickle_globals(path)), _pickle_globals(path)
+    assert not any(
+        g.startswith(('builtins.', 'posix.', 'os.')) or 'getattr' in g
+        for g in _pickle_globals(path)), _pickle_globals(path)
 
 
 def test_history_buffer_statistics_after_round_trip(tmp_path):
@@ -153,5 +162,5 @@ def test_allowlist_holds_data_types_only():
     getstate = HistoryBuffer.__getstate__
     patch_mmengine_checkpoints()  # idempotent: a second call changes nothing
     assert HistoryBuffer.__getstate__ is getstate
-    assert HistoryBuffer.__getstate__(_filled_buffer()).keys() == {
-        'max_length', '_log_history', '_count_history'}
+    assert HistoryBuffer.__getstate__(
+        _filled_buffer()).keys() == {'max_length', '_log_history', '_count_history'}

@@ -29,11 +29,15 @@ def test_load_config_merges_options(tmp_path):
     assert cfg.model.depth == 50 and cfg.work_dir == 'x'
 
 
-@pytest.mark.parametrize('model', [
-    dict(type=FAKE),
-    dict(type=f'mmpretrain.{FAKE}'),  # scoped
-    dict(type='ImageClassifier', head=dict(losses=[dict(type='A'), dict(type=FAKE)])),
-])
+@pytest.mark.parametrize(
+    'model',
+    [
+        dict(type=FAKE),
+        dict(type=f'mmpretrain.{FAKE}'),  # scoped
+        dict(
+            type='ImageClassifier',
+            head=dict(losses=[dict(type='A'), dict(type=FAKE)])),
+    ])
 def test_colorssl_type_without_custom_imports_is_refused(fake_colorssl_type, model):
     cfg = Config(dict(model=model))
     with pytest.raises(ValueError) as info:
@@ -46,8 +50,7 @@ def test_colorssl_type_without_custom_imports_is_refused(fake_colorssl_type, mod
 @pytest.mark.parametrize('imports', [['colorssl'], ['mmdet.models', 'colorssl.models'],
                                      'colorssl'])
 def test_colorssl_type_with_custom_imports_passes(fake_colorssl_type, imports):
-    cfg = Config(dict(model=dict(type=FAKE),
-                      custom_imports=dict(imports=imports)))
+    cfg = Config(dict(model=dict(type=FAKE), custom_imports=dict(imports=imports)))
     check_custom_imports(cfg, 'cfg.py')
 
 
@@ -74,8 +77,11 @@ def test_colorssl_type_names_are_colorssl_classes():
     for name in names:
         assert any(m.startswith('colorssl.') for m in modules[name]), name
     # ...and every colorssl class registered anywhere is among them.
-    assert names >= {name for name, mods in modules.items()
-                     if any(m.startswith('colorssl.') for m in mods)}
+    assert names >= {
+        name
+        for name, mods in modules.items() if any(
+            m.startswith('colorssl.') for m in mods)
+    }
 
 
 def _registry_error(model_cfg):
@@ -87,11 +93,13 @@ def _registry_error(model_cfg):
     return info.value
 
 
-@pytest.mark.parametrize('model_cfg', [
-    dict(type='NoSuchModel'),
-    # Nested: mmengine wraps the backbone's error in the classifier's message.
-    dict(type='ImageClassifier', backbone=dict(type='NoSuchModel')),
-])
+@pytest.mark.parametrize(
+    'model_cfg',
+    [
+        dict(type='NoSuchModel'),
+        # Nested: mmengine wraps the backbone's error in the classifier's message.
+        dict(type='ImageClassifier', backbone=dict(type='NoSuchModel')),
+    ])
 def test_registry_error_names_type_and_file(model_cfg):
     better = explain_registry_error(_registry_error(model_cfg), 'configs/x.py')
     assert isinstance(better, KeyError)
@@ -116,9 +124,10 @@ def test_registry_errors_named_context():
 
 @pytest.mark.parametrize('cfg_dict, extra, why', [
     (dict(default_scope='mmseg'), 'seg', "default_scope='mmseg'"),
-    (dict(default_scope='mmpretrain',
-          model=dict(type='ImageClassifier', head=dict(type='mmdet.RPNHead'))),
-     'det', "type='mmdet.RPNHead'"),
+    (dict(
+        default_scope='mmpretrain',
+        model=dict(type='ImageClassifier',
+                   head=dict(type='mmdet.RPNHead'))), 'det', "type='mmdet.RPNHead'"),
 ])
 def test_check_extras_names_the_extra(monkeypatch, cfg_dict, extra, why):
     monkeypatch.setattr(config_checks, 'is_available', lambda module: False)
@@ -132,5 +141,5 @@ def test_check_extras_names_the_extra(monkeypatch, cfg_dict, extra, why):
 def test_check_extras_ignores_mmpretrain_configs(monkeypatch):
     monkeypatch.setattr(config_checks, 'is_available', lambda module: False)
     config_checks.check_extras(
-        Config(dict(default_scope='mmpretrain',
-                    model=dict(type='mmpretrain.ResNet'))), 'cfg.py')
+        Config(dict(default_scope='mmpretrain', model=dict(type='mmpretrain.ResNet'))),
+        'cfg.py')

@@ -23,8 +23,12 @@ def torchrun_env(monkeypatch):
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-                           MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port)).items():
+    for key, value in dict(
+            RANK='0',
+            LOCAL_RANK='0',
+            WORLD_SIZE='1',
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT=str(port)).items():
         monkeypatch.setenv(key, value)
     yield
     if dist.is_initialized():
@@ -53,20 +57,25 @@ def test_missing_torchrun_env_is_explained(no_cuda, monkeypatch):
 
 def test_starts_gloo_group_and_cpu_ddp_wrapper(no_cuda, torchrun_env):
     # A stock config asks for nccl; without a GPU only gloo can run.
-    cfg = Config(dict(launcher='pytorch', find_unused_parameters=True,
-                      env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60))))
+    cfg = Config(
+        dict(
+            launcher='pytorch',
+            find_unused_parameters=True,
+            env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60))))
     assert prepare_cpu_distributed(cfg, 'cfg.py') is True
     assert dist.is_initialized() and dist.get_backend() == 'gloo'
     assert dist.get_world_size() == 1 and dist.get_rank() == 0
     assert cfg.model_wrapper_cfg == dict(
-        type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        broadcast_buffers=False,
         find_unused_parameters=True)
 
     # The wrapper mmengine builds from it accepts a CPU model.
     from mmengine.registry import MODEL_WRAPPERS
     model = torch.nn.Linear(2, 1)
-    wrapped = MODEL_WRAPPERS.build(cfg.model_wrapper_cfg,
-                                   default_args=dict(module=model, device_ids=[0]))
+    wrapped = MODEL_WRAPPERS.build(
+        cfg.model_wrapper_cfg, default_args=dict(module=model, device_ids=[0]))
     assert wrapped.module is model
 
     # A second call (e.g. test after train in one process) keeps the group.
@@ -74,8 +83,11 @@ def test_starts_gloo_group_and_cpu_ddp_wrapper(no_cuda, torchrun_env):
 
 
 def test_existing_ddp_wrapper_cfg_gets_cpu_device_ids(no_cuda, torchrun_env):
-    cfg = Config(dict(launcher='pytorch', model_wrapper_cfg=dict(
-        type='MMDistributedDataParallel', find_unused_parameters=True)))
+    cfg = Config(
+        dict(
+            launcher='pytorch',
+            model_wrapper_cfg=dict(
+                type='MMDistributedDataParallel', find_unused_parameters=True)))
     prepare_cpu_distributed(cfg, 'cfg.py')
-    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel',
-                                         find_unused_parameters=True, device_ids=None)
+    assert cfg.model_wrapper_cfg == dict(
+        type='MMDistributedDataParallel', find_unused_parameters=True, device_ids=None)

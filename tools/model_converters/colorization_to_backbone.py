@@ -37,24 +37,45 @@ def parse_args(argv=None):
         description='Colorization checkpoint -> stock backbone checkpoint')
     parser.add_argument('src', help='checkpoint of a Colorization model')
     parser.add_argument('dst', help='output checkpoint (.pth)')
-    parser.add_argument('--input', choices=['rgb', 'gray', 'l'], default='rgb',
-                        help='what the fine-tuned backbone is fed (default: rgb)')
-    parser.add_argument('--mean', type=float, nargs='+', default=list(IMAGENET_MEAN),
-                        help='data preprocessor mean, pixel units, network channel '
-                        'order (default: ImageNet RGB)')
-    parser.add_argument('--std', type=float, nargs='+', default=list(IMAGENET_STD),
-                        help='data preprocessor std (default: ImageNet RGB)')
-    parser.add_argument('--channel-order', choices=['rgb', 'bgr'], default='rgb',
-                        help='channel order the network sees (default: rgb)')
-    parser.add_argument('--prefix', default='backbone.',
-                        help='prefix of the backbone keys in SRC, kept in DST '
-                        '(default: backbone.)')
-    parser.add_argument('--l-cent', type=float, default=None,
-                        help='override the L centring read from SRC')
-    parser.add_argument('--l-norm', type=float, default=None,
-                        help='override the L scale read from SRC')
-    parser.add_argument('--check-config', default=None,
-                        help='a config whose model.backbone must load DST fully')
+    parser.add_argument(
+        '--input',
+        choices=['rgb', 'gray', 'l'],
+        default='rgb',
+        help='what the fine-tuned backbone is fed (default: rgb)')
+    parser.add_argument(
+        '--mean',
+        type=float,
+        nargs='+',
+        default=list(IMAGENET_MEAN),
+        help='data preprocessor mean, pixel units, network channel '
+        'order (default: ImageNet RGB)')
+    parser.add_argument(
+        '--std',
+        type=float,
+        nargs='+',
+        default=list(IMAGENET_STD),
+        help='data preprocessor std (default: ImageNet RGB)')
+    parser.add_argument(
+        '--channel-order',
+        choices=['rgb', 'bgr'],
+        default='rgb',
+        help='channel order the network sees (default: rgb)')
+    parser.add_argument(
+        '--prefix',
+        default='backbone.',
+        help='prefix of the backbone keys in SRC, kept in DST '
+        '(default: backbone.)')
+    parser.add_argument(
+        '--l-cent',
+        type=float,
+        default=None,
+        help='override the L centring read from SRC')
+    parser.add_argument(
+        '--l-norm', type=float, default=None, help='override the L scale read from SRC')
+    parser.add_argument(
+        '--check-config',
+        default=None,
+        help='a config whose model.backbone must load DST fully')
     return parser.parse_args(argv)
 
 
@@ -85,8 +106,12 @@ def convert(args) -> dict:
         print(f'{args.check_config}: {format_report(report)}')
     info['source_backbone_type'] = ckpt.backbone_type
     prefix = ckpt.prefix
-    return dict(state_dict={prefix + k: v.clone() for k, v in state.items()},
-                meta={CONVERTED_META_KEY: info})
+    return dict(
+        state_dict={
+            prefix + k: v.clone()
+            for k, v in state.items()
+        },
+        meta={CONVERTED_META_KEY: info})
 
 
 def main(argv=None):
@@ -97,9 +122,9 @@ def main(argv=None):
     atomic_torch_save(out, args.dst)  # a crash leaves no half-written file
     info = out['meta'][CONVERTED_META_KEY]
     print(f"wrote {args.dst}: {len(out['state_dict'])} tensors, stem {info['stem']} "
-          f"for input={info['input']!r}"
-          + (f" (offset into {info['offset_into']})" if 'offset_into' in info else '')
-          + f"; load with init_cfg=dict(type='Pretrained', checkpoint={args.dst!r}, "
+          f"for input={info['input']!r}" +
+          (f" (offset into {info['offset_into']})" if 'offset_into' in info else '') +
+          f"; load with init_cfg=dict(type='Pretrained', checkpoint={args.dst!r}, "
           f"prefix={args.prefix!r})")
     return 0
 

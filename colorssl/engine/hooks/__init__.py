@@ -4,5 +4,7 @@ from .pretrained_check_hook import PretrainedCheckHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_images_hook import SkippedImagesHook
 
-__all__ = ['ColorPriorHook', 'ColorizationVisualizationHook', 'triptychs',
-           'PretrainedCheckHook', 'SafeCheckpointHook', 'SkippedImagesHook']
+__all__ = [
+    'ColorPriorHook', 'ColorizationVisualizationHook', 'triptychs',
+    'PretrainedCheckHook', 'SafeCheckpointHook', 'SkippedImagesHook'
+]

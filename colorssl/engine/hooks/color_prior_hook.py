@@ -16,10 +16,8 @@ from mmpretrain.registry import HOOKS
 from torch.utils.data import DataLoader, Subset
 
 from colorssl.color import load_prior, save_prior
-from colorssl.models.data_preprocessors import (GRAY_THRESHOLD, ABHistogram,
-                                                ab_histogram)
-from colorssl.models.heads.colorization_head import (AUTO_PRIOR_SIGMA,
-                                                     ColorizationHead)
+from colorssl.models.data_preprocessors import GRAY_THRESHOLD, ABHistogram, ab_histogram
+from colorssl.models.heads.colorization_head import AUTO_PRIOR_SIGMA, ColorizationHead
 from colorssl.utils.atomic_io import atomic_write_bytes
 
 
@@ -36,8 +34,10 @@ def describe_dataset(cfg) -> str:
         return f"{name}[{', '.join(describe_dataset(d) for d in cfg['datasets'])}]"
     if cfg.get('dataset') is not None:
         return f'{name}[{describe_dataset(cfg["dataset"])}]'
-    parts = [f'{key}={cfg[key]!r}' for key in ('data_root', 'ann_file', 'data_prefix',
-                                               'split') if cfg.get(key)]
+    parts = [
+        f'{key}={cfg[key]!r}'
+        for key in ('data_root', 'ann_file', 'data_prefix', 'split') if cfg.get(key)
+    ]
     return f"{name}({', '.join(parts)})"
 
 
@@ -115,7 +115,9 @@ class ColorPriorHook(Hook):
     """
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, seed: int = 0, cache_file: str = 'color_prior.npz',
+    def __init__(self,
+                 seed: int = 0,
+                 cache_file: str = 'color_prior.npz',
                  batch_size: Optional[int] = None):
         self.seed = int(seed)
         self.cache_file = cache_file
@@ -133,17 +135,20 @@ class ColorPriorHook(Hook):
         dataset_cfg = runner.cfg.get('train_dataloader', {}).get('dataset')
         dataset_name = describe_dataset(dataset_cfg)
         sigma = head.prior_sigma if head.prior_sigma is not None else AUTO_PRIOR_SIGMA
-        key = dict(dataset=dataset_name, prior_samples=head.prior_samples,
-                   seed=self.seed, sigma=sigma, gray_thresh=gray_thresh,
-                   channel_order=channel_order)
+        key = dict(
+            dataset=dataset_name,
+            prior_samples=head.prior_samples,
+            seed=self.seed,
+            sigma=sigma,
+            gray_thresh=gray_thresh,
+            channel_order=channel_order)
         cache = osp.join(runner.work_dir, self.cache_file)
 
         if self._from_cache(runner, head, cache, key):
             return
         if runner.cfg.get('resume') and int(head.prior_num_images) != 0:
-            runner.logger.info(
-                f'color prior: taken from the resumed checkpoint '
-                f'({int(head.prior_num_images)} images)')
+            runner.logger.info(f'color prior: taken from the resumed checkpoint '
+                               f'({int(head.prior_num_images)} images)')
             return
         self._estimate(runner, head, cache, key, dataset_name, gray_thresh,
                        channel_order, sigma)
@@ -162,11 +167,11 @@ class ColorPriorHook(Hook):
                 stored = None
             if stored is not None:
                 meta = stored['meta']
-                fits = (json.dumps(meta.get('cache_key'), sort_keys=True)
-                        == json.dumps(key, sort_keys=True)
-                        and stored['prior'].numel() == num_bins
-                        and torch.allclose(stored['bins'].float(),
-                                           head.bins.cpu().float()))
+                fits = (
+                    json.dumps(meta.get('cache_key'), sort_keys=True) == json.dumps(
+                        key, sort_keys=True) and stored['prior'].numel() == num_bins
+                    and torch.allclose(stored['bins'].float(),
+                                       head.bins.cpu().float()))
                 if fits:
                     packed[0] = 1
                     packed[1:3] = torch.tensor(meta['mean_ab'], dtype=torch.float64)
@@ -204,20 +209,24 @@ class ColorPriorHook(Hook):
         hist = ABHistogram.empty(head.num_bins)
         with _keep_random_state():
             loader = DataLoader(
-                Subset(dataset, mine), batch_size=batch_size, shuffle=False,
+                Subset(dataset, mine),
+                batch_size=batch_size,
+                shuffle=False,
                 num_workers=num_workers,
                 collate_fn=HistogramCollate(head.bins, gray_thresh, channel_order),
                 generator=torch.Generator().manual_seed(self.seed + rank))
             for part in loader:
                 hist = hist.merge(part)
-        packed = torch.cat([hist.counts.double(), hist.ab_sum.double(),
-                            torch.tensor([hist.num_color, hist.num_gray],
-                                         dtype=torch.float64)])
+        packed = torch.cat([
+            hist.counts.double(),
+            hist.ab_sum.double(),
+            torch.tensor([hist.num_color, hist.num_gray], dtype=torch.float64)
+        ])
         all_reduce(packed, op='sum')
         num_bins = head.num_bins
         hist = ABHistogram(packed[:num_bins].round().long(),
-                           packed[num_bins:num_bins + 2],
-                           int(packed[-2]), int(packed[-1]))
+                           packed[num_bins:num_bins + 2], int(packed[-2]),
+                           int(packed[-1]))
         if hist.num_color == 0:
             raise ValueError(
                 f"model.head.prior='auto': all {hist.num_gray} images sampled from "
@@ -226,16 +235,25 @@ class ColorPriorHook(Hook):
                 'estimated: check the data, or set model.head.prior to a prior file '
                 'or None')
         prior = hist.to_prior(head.bins.cpu().double(), sigma=sigma)
-        head.set_prior(prior, num_images=hist.num_color,
-                       mean_ab=torch.tensor(hist.mean_ab))
+        head.set_prior(
+            prior, num_images=hist.num_color, mean_ab=torch.tensor(hist.mean_ab))
         seconds = time.perf_counter() - start
         meta = dict(
-            source='ColorPriorHook', cache_key=key, dataset=dataset_name,
-            num_images_total=total, num_images_sampled=num,
-            num_images_used=hist.num_color, skipped_grayscale=hist.num_gray,
-            num_pixels=hist.num_pixels, mean_ab=list(hist.mean_ab), seed=self.seed,
-            sigma=sigma, smoothed=bool(sigma), grayscale_threshold=gray_thresh,
-            world_size=world_size, seconds=round(seconds, 3))
+            source='ColorPriorHook',
+            cache_key=key,
+            dataset=dataset_name,
+            num_images_total=total,
+            num_images_sampled=num,
+            num_images_used=hist.num_color,
+            skipped_grayscale=hist.num_gray,
+            num_pixels=hist.num_pixels,
+            mean_ab=list(hist.mean_ab),
+            seed=self.seed,
+            sigma=sigma,
+            smoothed=bool(sigma),
+            grayscale_threshold=gray_thresh,
+            world_size=world_size,
+            seconds=round(seconds, 3))
         if is_main_process():
             with tempfile.TemporaryDirectory() as tmp:
                 path = osp.join(tmp, 'prior.npz')

@@ -47,15 +47,21 @@ class ColorizationVisualizationHook(Hook):
     """
     priority = 'LOW'
 
-    def __init__(self, interval: int = 1000, num_samples: int = 4,
-                 temperature: Optional[float] = None, name: str = 'colorization'):
+    def __init__(self,
+                 interval: int = 1000,
+                 num_samples: int = 4,
+                 temperature: Optional[float] = None,
+                 name: str = 'colorization'):
         self.interval = interval
         self.num_samples = num_samples
         self.temperature = temperature
         self.name = name
         self._last_batch = None
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         if data_batch is None:
             return

@@ -26,8 +26,9 @@ def _step_pattern(filename_tmpl: str) -> Optional[re.Pattern]:
     parts = list(string.Formatter().parse(filename_tmpl))
     if sum(field is not None for _, field, _, _ in parts) != 1:
         return None
-    regex = ''.join(re.escape(literal) + ('' if field is None else r'(\d+)')
-                    for literal, field, _, _ in parts)
+    regex = ''.join(
+        re.escape(literal) + ('' if field is None else r'(\d+)')
+        for literal, field, _, _ in parts)
     return re.compile(f'^{regex}$')
 
 
@@ -83,8 +84,7 @@ class SafeCheckpointHook(CheckpointHook):
             problem = checkpoint_problem(str(load_from))
             if problem is not None:
                 action = 'resume from' if resume else 'load (load_from)'
-                raise RuntimeError(
-                    f'cannot {action} checkpoint {load_from}: {problem}')
+                raise RuntimeError(f'cannot {action} checkpoint {load_from}: {problem}')
 
     def _checkpoint_dir(self, runner) -> Optional[str]:
         """Where this hook saves checkpoints, as mmengine's ``before_train`` will
@@ -155,10 +155,10 @@ class SafeCheckpointHook(CheckpointHook):
                                   f'{reason}.')
             failed.append(osp.basename(path))
         raise RuntimeError(
-            f'--resume: no checkpoint to resume from: {problem}; '
-            + (f'none of {failed} in {folder} loads either. '
-               if failed else f'no other checkpoint in {folder}. ')
-            + 'Resume from a good file with --resume PATH (load_from=PATH, '
+            f'--resume: no checkpoint to resume from: {problem}; ' +
+            (f'none of {failed} in {folder} loads either. '
+             if failed else f'no other checkpoint in {folder}. ') +
+            'Resume from a good file with --resume PATH (load_from=PATH, '
             'resume=True) or train without --resume.')
 
     # ------------------------------------------------------------------ saving
@@ -230,5 +230,5 @@ class SafeCheckpointHook(CheckpointHook):
             **self.args)
         if not is_main_process():
             return
-        atomic_write_text(osp.join(runner.work_dir, LAST_CHECKPOINT),
-                          str(self.last_ckpt))
+        atomic_write_text(
+            osp.join(runner.work_dir, LAST_CHECKPOINT), str(self.last_ckpt))

@@ -58,7 +58,9 @@ class SkippedImagesHook(Hook):
                                f'in this run ({where})')
         self.total = total
 
-    def after_train_iter(self, runner, batch_idx: int,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
         if self.every_n_train_iters(runner, self.interval):

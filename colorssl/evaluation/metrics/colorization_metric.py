@@ -109,21 +109,22 @@ class ColorizationMetric(BaseMetric):
         self.mean_ab = _mean_ab_of(mean_ab) if mean_ab is not None else None
 
     # ------------------------------------------------------------------------
-    def _image_stats(self, pred: torch.Tensor, gt: torch.Tensor,
-                     gt_bin: torch.Tensor):
+    def _image_stats(self, pred: torch.Tensor, gt: torch.Tensor, gt_bin: torch.Tensor):
         """Per-image numbers, and the pixels counted by ground-truth bin ``q`` and
         smallest passed threshold ``l`` (``max_thresh + 1``: none), as a (2, M) int32
         tensor of the codes ``q * (max_thresh + 2) + l`` present and their counts."""
         err = (pred - gt).norm(dim=0).flatten()
         within = (err[None] <= self.thresholds[:, None]).float().mean(1)
-        stats = dict(ab_l2=err.mean().item(), auc=within.mean().item() * 100,
-                     pred_chroma=pred.norm(dim=0).mean().item(),
-                     gt_chroma=gt.norm(dim=0).mean().item())
+        stats = dict(
+            ab_l2=err.mean().item(),
+            auc=within.mean().item() * 100,
+            pred_chroma=pred.norm(dim=0).mean().item(),
+            gt_chroma=gt.norm(dim=0).mean().item())
         # e <= t  <=>  ceil(e) <= t for integer t
         level = err.ceil().clamp(max=self.max_thresh + 1).long()
         # sparse: the (bin, level) codes present and their pixel counts, int32
-        codes, counts = torch.unique(gt_bin.flatten() * (self.max_thresh + 2) + level,
-                                     return_counts=True)
+        codes, counts = torch.unique(
+            gt_bin.flatten() * (self.max_thresh + 2) + level, return_counts=True)
         return stats, torch.stack([codes, counts]).int()
 
     def _predictions(self, pred: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -149,8 +150,10 @@ class ColorizationMetric(BaseMetric):
             record = dict(gray=False, hists={})
             for name, p in self._predictions(pred).items():
                 stats, hist = self._image_stats(p, gt, gt_bin)
-                record.update({(f'{name}/{k}' if name else k): v
-                               for k, v in stats.items()})
+                record.update({
+                    (f'{name}/{k}' if name else k): v
+                    for k, v in stats.items()
+                })
                 record['hists'][name] = hist
             self.results.append(record)
 
@@ -178,8 +181,8 @@ class ColorizationMetric(BaseMetric):
         pooled: Dict[str, torch.Tensor] = {}
         for name in ('', ) + self.baselines:
             pairs = torch.cat([r['hists'][name] for r in color], dim=1).long()
-            pooled[name] = torch.bincount(pairs[0], weights=pairs[1].double(),
-                                          minlength=size)
+            pooled[name] = torch.bincount(
+                pairs[0], weights=pairs[1].double(), minlength=size)
         for name in ('', ) + self.baselines:
             pre = f'{name}/' if name else ''
             for key in ('ab_l2', 'auc', 'pred_chroma'):

@@ -22,7 +22,9 @@ class MultiLayerAccuracy(BaseMetric):
     """
     default_prefix: Optional[str] = 'probe'
 
-    def __init__(self, topk=(1, 5), collect_device: str = 'cpu',
+    def __init__(self,
+                 topk=(1, 5),
+                 collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = (topk, ) if isinstance(topk, int) else tuple(topk)
@@ -33,9 +35,11 @@ class MultiLayerAccuracy(BaseMetric):
                 raise KeyError('MultiLayerAccuracy needs data samples with '
                                "'layer_scores': use head=dict(type="
                                "'MultiLayerLinearClsHead')")
-            self.results.append(dict(scores=sample['layer_scores'].cpu(),
-                                     names=tuple(sample['layer_names']),
-                                     label=sample['gt_label'].cpu()))
+            self.results.append(
+                dict(
+                    scores=sample['layer_scores'].cpu(),
+                    names=tuple(sample['layer_names']),
+                    label=sample['gt_label'].cpu()))
 
     def compute_metrics(self, results: List[dict]) -> dict:
         names = results[0]['names']

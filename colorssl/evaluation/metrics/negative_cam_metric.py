@@ -25,12 +25,10 @@ from mmpretrain.registry import METRICS
 
 from colorssl.models.heads.hnc_head_mixin import NEG_CAM_STATS_FIELD
 
-STAT_NAMES = ('neg_contrast', 'tgt_contrast', 'neg_peak', 'tgt_peak',
-              'pos_share')
+STAT_NAMES = ('neg_contrast', 'tgt_contrast', 'neg_peak', 'tgt_peak', 'pos_share')
 
 
-def summarize_negative_cam_stats(stats: Sequence[Dict[str, float]]
-                                 ) -> Dict[str, float]:
+def summarize_negative_cam_stats(stats: Sequence[Dict[str, float]]) -> Dict[str, float]:
     """Aggregate per-sample negative-CAM statistics.
 
     Args:
@@ -50,12 +48,12 @@ def summarize_negative_cam_stats(stats: Sequence[Dict[str, float]]
     neg_c, tgt_c = table['neg_contrast'], table['tgt_contrast']
     both = np.isfinite(neg_c) & np.isfinite(tgt_c)
     denom = tgt_c[both].mean() if both.any() else np.nan
-    peak_ratio = (neg_c[both].mean() / denom
-                  if both.any() and denom > 0 else float('nan'))
+    peak_ratio = (
+        neg_c[both].mean() / denom if both.any() and denom > 0 else float('nan'))
     neg_p, tgt_p = table['neg_peak'], table['tgt_peak']
     both_p = np.isfinite(neg_p) & np.isfinite(tgt_p)
-    above = (100.0 * np.mean(neg_p[both_p] > tgt_p[both_p])
-             if both_p.any() else float('nan'))
+    above = (100.0 *
+             np.mean(neg_p[both_p] > tgt_p[both_p]) if both_p.any() else float('nan'))
     share = table['pos_share']
     share = 100.0 * share[np.isfinite(share)].mean() if np.isfinite(
         share).any() else float('nan')
@@ -95,8 +93,7 @@ class NegativeCAMMetric(BaseMetric):
                     "(or 'HNCMultiLabelLinearClsHead') with `model.neck=None` "
                     'and `model.head.cam_stats_k` > 0, on a test set with '
                     'ground-truth labels.')
-            self.results.append({name: float(stats[name])
-                                 for name in STAT_NAMES})
+            self.results.append({name: float(stats[name]) for name in STAT_NAMES})
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Summarise the collected statistics."""

@@ -32,9 +32,13 @@ class Colorization(BaseSelfSupervisor):
         data_preprocessor = data_preprocessor or {}
         if isinstance(data_preprocessor, dict):
             data_preprocessor.setdefault('type', 'ColorizationDataPreprocessor')
-        super().__init__(backbone=backbone, neck=neck, head=head,
-                         pretrained=pretrained, data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
 
     def extract_feat(self, inputs: torch.Tensor):
         """(N, C_in, H, W) normalised L -> tuple of feature maps."""
@@ -71,11 +75,12 @@ class Colorization(BaseSelfSupervisor):
         losses.setdefault('num_gray', is_gray.sum().float())
         return losses
 
-    def predict(self, inputs: torch.Tensor,
+    def predict(self,
+                inputs: torch.Tensor,
                 data_samples: Optional[List[DataSample]] = None,
                 temperature: Optional[float] = None) -> List[DataSample]:
-        pred_ab = self.head.predict(self.extract_feat(inputs), inputs.shape[-2:],
-                                    temperature=temperature)
+        pred_ab = self.head.predict(
+            self.extract_feat(inputs), inputs.shape[-2:], temperature=temperature)
         if data_samples is None:
             data_samples = [DataSample() for _ in range(inputs.size(0))]
         for sample, ab in zip(data_samples, pred_ab):
@@ -83,7 +88,8 @@ class Colorization(BaseSelfSupervisor):
         return data_samples
 
     @torch.no_grad()
-    def colorize(self, images: Union[torch.Tensor, Sequence[torch.Tensor]],
+    def colorize(self,
+                 images: Union[torch.Tensor, Sequence[torch.Tensor]],
                  temperature: Optional[float] = None) -> torch.Tensor:
         """Predict ab for a batch of images (colour or gray).
 
@@ -98,5 +104,5 @@ class Colorization(BaseSelfSupervisor):
         """
         lab = self.data_preprocessor.to_lab(images)
         inputs, _, _ = self.data_preprocessor.split_lab(lab)
-        return self.head.predict(self.extract_feat(inputs), inputs.shape[-2:],
-                                 temperature=temperature)
+        return self.head.predict(
+            self.extract_feat(inputs), inputs.shape[-2:], temperature=temperature)

@@ -86,8 +86,8 @@ def _make_block(setting: BlockSetting, in_channels: int, channels: int,
             layers.append(nn.ConvTranspose2d(cin, channels, 4, stride=2, padding=1))
         else:
             stride = setting.stride if i == setting.num_convs - 1 else 1
-            layers.append(nn.Conv2d(cin, channels, 3, stride=stride, padding=d,
-                                    dilation=d))
+            layers.append(
+                nn.Conv2d(cin, channels, 3, stride=stride, padding=d, dilation=d))
         layers.append(nn.ReLU(inplace=True))
     if setting.norm:
         layers.append(build_norm_layer(norm_cfg, channels)[1])
@@ -157,10 +157,9 @@ class ColorizationNet(BaseModule):
         self.out_indices = self._normalize_out_indices(out_indices)
         if (isinstance(frozen_stages, bool) or not isinstance(frozen_stages, int)
                 or not -1 <= frozen_stages <= self.num_blocks):
-            raise ValueError(
-                'ColorizationNet: frozen_stages must be an int in '
-                f'[-1, {self.num_blocks}] (freeze conv1..conv{{k}}), got '
-                f'{frozen_stages!r}')
+            raise ValueError('ColorizationNet: frozen_stages must be an int in '
+                             f'[-1, {self.num_blocks}] (freeze conv1..conv{{k}}), got '
+                             f'{frozen_stages!r}')
         self.frozen_stages = frozen_stages
         if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
             raise ValueError('ColorizationNet: norm_cfg must be a dict with a "type" '
@@ -189,8 +188,8 @@ class ColorizationNet(BaseModule):
 dilation=2, upsample=False, norm=True)
         """
         _check_int('base_channels', base_channels, 1)
-        return tuple(s._replace(channels=s.channels * base_channels // 64)
-                     for s in _ARCH)
+        return tuple(
+            s._replace(channels=s.channels * base_channels // 64) for s in _ARCH)
 
     @property
     def out_channels(self) -> Tuple[int, ...]:

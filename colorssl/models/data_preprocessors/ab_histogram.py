@@ -30,8 +30,9 @@ class ABHistogram(NamedTuple):
 
     @classmethod
     def empty(cls, num_bins: int) -> 'ABHistogram':
-        return cls(torch.zeros(num_bins, dtype=torch.int64),
-                   torch.zeros(2, dtype=torch.float64), 0, 0)
+        return cls(
+            torch.zeros(num_bins, dtype=torch.int64),
+            torch.zeros(2, dtype=torch.float64), 0, 0)
 
     def merge(self, other: 'ABHistogram') -> 'ABHistogram':
         return ABHistogram(self.counts + other.counts, self.ab_sum + other.ab_sum,
@@ -50,8 +51,9 @@ class ABHistogram(NamedTuple):
             return None
         return tuple((self.ab_sum / self.num_pixels).tolist())
 
-    def to_prior(self, bins: torch.Tensor, sigma: Optional[float] = 5.0
-                 ) -> torch.Tensor:
+    def to_prior(self,
+                 bins: torch.Tensor,
+                 sigma: Optional[float] = 5.0) -> torch.Tensor:
         """(Q,) float64 distribution: counts normalised, smoothed with a Gaussian of
         ``sigma`` ab units (paper Sec. 2.2: 5; None or 0: not smoothed)."""
         if self.num_pixels == 0:
@@ -95,7 +97,8 @@ def ab_histogram(images: Union[torch.Tensor, Sequence[torch.Tensor]],
         if num_gray == len(group):
             continue
         ab = ab[~gray]
-        out = out.merge(ABHistogram(
-            histogram_ab(ab, bins.to(ab)).cpu(),
-            ab.double().sum(dim=(0, 2, 3)).cpu(), ab.size(0), 0))
+        out = out.merge(
+            ABHistogram(
+                histogram_ab(ab, bins.to(ab)).cpu(),
+                ab.double().sum(dim=(0, 2, 3)).cpu(), ab.size(0), 0))
     return out

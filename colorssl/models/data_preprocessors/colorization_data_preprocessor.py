@@ -101,8 +101,8 @@ class ColorizationDataPreprocessor(BaseDataPreprocessor):
         self.gray_thresh = float(gray_thresh)
         self.replicate_l = int(replicate_l)
 
-    def to_lab(self, images: Union[torch.Tensor, Sequence[torch.Tensor]]
-               ) -> torch.Tensor:
+    def to_lab(self, images: Union[torch.Tensor,
+                                   Sequence[torch.Tensor]]) -> torch.Tensor:
         """Images -> Lab.
 
         Args:

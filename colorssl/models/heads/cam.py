@@ -17,12 +17,11 @@ from torch import Tensor
 
 from ..utils.negative_selection import select_negatives
 
-_MAP_HINT = (
-    'HNC needs the spatial feature map before global pooling: set '
-    '`model.neck=None` (remove `GlobalAveragePooling` from `model.neck`); for '
-    'VisionTransformer-like backbones also set `model.backbone.out_type='
-    "'featmap'` (or 'raw'); for ConvNeXt set "
-    '`model.backbone.gap_before_final_norm=False`.')
+_MAP_HINT = ('HNC needs the spatial feature map before global pooling: set '
+             '`model.neck=None` (remove `GlobalAveragePooling` from `model.neck`); for '
+             'VisionTransformer-like backbones also set `model.backbone.out_type='
+             "'featmap'` (or 'raw'); for ConvNeXt set "
+             '`model.backbone.gap_before_final_norm=False`.')
 
 
 def to_spatial_map(feat: Union[Tensor, Sequence[Tensor]],
@@ -57,9 +56,8 @@ def to_spatial_map(feat: Union[Tensor, Sequence[Tensor]],
     if feat.dim() == 4:
         return feat
     if feat.dim() == 2:
-        raise ValueError(
-            f'{owner} received a pooled 2-D feature of shape '
-            f'{tuple(feat.shape)} (N, C). {_MAP_HINT}')
+        raise ValueError(f'{owner} received a pooled 2-D feature of shape '
+                         f'{tuple(feat.shape)} (N, C). {_MAP_HINT}')
     if feat.dim() == 3:
         n, length, c = feat.shape
         num_patches = length - num_extra_tokens
@@ -114,9 +112,8 @@ def class_activation_maps(feat_map: Tensor,
 
 
 @torch.no_grad()
-def negative_cam_stats(feat_map: Tensor, weight: Tensor,
-                       bias: Optional[Tensor], scores: Tensor,
-                       positive: Tensor, exclude: Tensor,
+def negative_cam_stats(feat_map: Tensor, weight: Tensor, bias: Optional[Tensor],
+                       scores: Tensor, positive: Tensor, exclude: Tensor,
                        k: int) -> dict:
     """Per-sample statistics of the top-k negative CAMs against the target's.
 

@@ -134,8 +134,8 @@ class ColorizationHead(BaseModule):
                  target_resize: str = 'area',
                  gray_test: str = 'full',
                  loss: dict = dict(type='MultinomialColorLoss'),
-                 init_cfg: Optional[dict] = dict(type='Normal', layer='Conv2d',
-                                                 std=0.01)):
+                 init_cfg: Optional[dict] = dict(
+                     type='Normal', layer='Conv2d', std=0.01)):
         super().__init__(init_cfg=init_cfg)
         if target_resize not in ('area', 'nearest'):
             raise ValueError("model.head.target_resize must be 'area' or 'nearest', "
@@ -157,21 +157,21 @@ class ColorizationHead(BaseModule):
         self.pred_stride = pred_stride
         self.target_resize = target_resize
         self.gray_test = gray_test
-        self.prior_source = NAMED_PRIORS.get(prior, prior) if isinstance(
-            prior, str) else prior
+        self.prior_source = NAMED_PRIORS.get(prior, prior) if isinstance(prior,
+                                                                         str) else prior
         self.prior_samples = prior_samples
         self.prior_sigma = prior_sigma
         self.rebalance_lambda = rebalance_lambda
         self.rebalance = prior is not None
         self.register_buffer('bins', bin_centres, persistent=False)
-        self.encoder = SoftEncoder(bin_centres, num_neighbors=num_neighbors,
-                                   sigma=sigma)
+        self.encoder = SoftEncoder(
+            bin_centres, num_neighbors=num_neighbors, sigma=sigma)
         # The prior travels in checkpoints; the weights follow from it.
         self.register_buffer('prior', torch.zeros(self.num_bins))
         self.register_buffer('prior_mean_ab', torch.zeros(2))
         self.register_buffer('prior_num_images', torch.zeros((), dtype=torch.long))
-        self.register_buffer('class_weights', torch.ones(self.num_bins),
-                             persistent=False)
+        self.register_buffer(
+            'class_weights', torch.ones(self.num_bins), persistent=False)
         if self.rebalance and not self.auto_prior:
             self._load_prior_file(self.prior_source, prior_sigma, bin_centres)
         self.register_load_state_dict_post_hook(self._prior_loaded)
@@ -212,10 +212,14 @@ class ColorizationHead(BaseModule):
         mean_ab = meta.get('mean_ab')
         if mean_ab is None:  # bin-quantised estimate
             mean_ab = (p[:, None] * bins).sum(0) / p.sum()
-        self.set_prior(p, num_images=int(meta.get('num_images_used', -1)),
-                       mean_ab=torch.as_tensor(mean_ab, dtype=torch.float32))
+        self.set_prior(
+            p,
+            num_images=int(meta.get('num_images_used', -1)),
+            mean_ab=torch.as_tensor(mean_ab, dtype=torch.float32))
 
-    def set_prior(self, prior: torch.Tensor, num_images: int = -1,
+    def set_prior(self,
+                  prior: torch.Tensor,
+                  num_images: int = -1,
                   mean_ab: Optional[torch.Tensor] = None) -> None:
         """Set the colour prior (already smoothed) and the rebalancing weights.
 
@@ -239,8 +243,9 @@ class ColorizationHead(BaseModule):
 
     def _update_weights(self) -> None:
         if self.rebalance and bool(self.prior.sum() > 0):
-            self.class_weights.copy_(rebalance_weights(
-                self.prior.double(), lam=self.rebalance_lambda).to(self.class_weights))
+            self.class_weights.copy_(
+                rebalance_weights(self.prior.double(),
+                                  lam=self.rebalance_lambda).to(self.class_weights))
         else:
             self.class_weights.fill_(1.)
 
@@ -261,16 +266,19 @@ class ColorizationHead(BaseModule):
         """
         x = feats[-1] if isinstance(feats, (list, tuple)) else feats
         if x.dim() != 4:
-            raise ValueError('ColorizationHead needs a spatial feature map (N, C, h, w), '
-                             f'got shape {tuple(x.shape)}: remove pooling necks')
+            raise ValueError(
+                'ColorizationHead needs a spatial feature map (N, C, h, w), '
+                f'got shape {tuple(x.shape)}: remove pooling necks')
         logits = self.conv_seg(x)
         size = self.pred_size(input_size)
         if logits.shape[-2:] != size:
             # Channels-last: the Q bins of a pixel are contiguous, which the
             # loss's softmax over bins reads fastest (see MultinomialColorLoss).
             logits = F.interpolate(
-                logits.contiguous(memory_format=torch.channels_last), size=size,
-                mode='bilinear', align_corners=False)
+                logits.contiguous(memory_format=torch.channels_last),
+                size=size,
+                mode='bilinear',
+                align_corners=False)
         return logits
 
     def pred_size(self, input_size: Tuple[int, int]) -> Tuple[int, int]:
@@ -312,7 +320,9 @@ class ColorizationHead(BaseModule):
             return (*self.encoder(ab), None)
         return self.encoder(ab, bin_weight=self.class_weights)
 
-    def loss(self, feats, gt_ab: torch.Tensor,
+    def loss(self,
+             feats,
+             gt_ab: torch.Tensor,
              sample_mask: Optional[torch.Tensor] = None,
              gray_thresh: float = GRAY_THRESHOLD) -> dict:
         """Compute the loss.
@@ -347,13 +357,17 @@ class ColorizationHead(BaseModule):
             sample_mask = ab.abs().flatten(1).amax(1) > gray_thresh
             out['num_gray'] = (~sample_mask).sum().float()
         idx, weight, pixel_weight = self.encode_targets(ab)
-        num_kept = (sample_mask.sum() if sample_mask is not None else
-                    torch.tensor(ab.size(0))) * ab[0, 0].numel()
+        num_kept = (sample_mask.sum() if sample_mask is not None else torch.tensor(
+            ab.size(0))) * ab[0, 0].numel()
         if get_world_size() > 1:
             # Divide by the global count / world size (see the class docstring).
-            out['loss'] = self.loss_module(logits, idx, weight, pixel_weight,
-                                           sample_mask,
-                                           avg_factor=global_avg_factor(num_kept))
+            out['loss'] = self.loss_module(
+                logits,
+                idx,
+                weight,
+                pixel_weight,
+                sample_mask,
+                avg_factor=global_avg_factor(num_kept))
         else:
             out['loss'] = self.loss_module(logits, idx, weight, pixel_weight,
                                            sample_mask)
@@ -361,11 +375,13 @@ class ColorizationHead(BaseModule):
             out['pixel_weight_mean'] = pixel_weight.mean().detach()
         return out
 
-    def predict(self, feats, input_size: Tuple[int, int],
+    def predict(self,
+                feats,
+                input_size: Tuple[int, int],
                 temperature: Optional[float] = None) -> torch.Tensor:
         """Annealed-mean ab (N, 2, H, W) at input size."""
         logits = self(feats, input_size)
-        ab = annealed_mean(logits.float(), self.bins,
-                           temperature=temperature or self.temperature)
-        return F.interpolate(ab, size=tuple(input_size), mode='bilinear',
-                             align_corners=False)
+        ab = annealed_mean(
+            logits.float(), self.bins, temperature=temperature or self.temperature)
+        return F.interpolate(
+            ab, size=tuple(input_size), mode='bilinear', align_corners=False)

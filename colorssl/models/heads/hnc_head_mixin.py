@@ -55,16 +55,14 @@ class HNCHeadMixin:
                  cam_stats_k: Optional[int] = None,
                  num_extra_tokens: int = 1,
                  **kwargs):
-        super().__init__(
-            num_classes=num_classes, in_channels=in_channels, **kwargs)
+        super().__init__(num_classes=num_classes, in_channels=in_channels, **kwargs)
         if hnc_loss is not None and not isinstance(hnc_loss, nn.Module):
             hnc_loss = MODELS.build(hnc_loss)
         if hnc_loss is not None:
             if not hasattr(hnc_loss, 'k'):
                 raise TypeError('model.head.hnc_loss must be an HNCLoss-like '
                                 f'module with a `k`, got {type(hnc_loss)}')
-            hnc_loss.check_num_classes(self.num_classes,
-                                       key='model.head.hnc_loss.k')
+            hnc_loss.check_num_classes(self.num_classes, key='model.head.hnc_loss.k')
         # HNCLoss has neither parameters nor buffers, so registering it as a
         # sub-module leaves the state dict equal to the stock head's.
         self.hnc_loss = hnc_loss
@@ -72,8 +70,8 @@ class HNCHeadMixin:
         if cam_stats_k is None:
             cam_stats_k = hnc_loss.k if hnc_loss is not None else min(
                 5, self.num_classes - 1)
-        if not isinstance(cam_stats_k, int) or not (
-                0 <= cam_stats_k < self.num_classes):
+        if not isinstance(cam_stats_k,
+                          int) or not (0 <= cam_stats_k < self.num_classes):
             raise ValueError(
                 f'model.head.cam_stats_k={cam_stats_k!r} must be an integer in '
                 f'[0, num_classes={self.num_classes}); 0 disables the '
@@ -85,8 +83,7 @@ class HNCHeadMixin:
     def feature_map(self, feats) -> Tensor:
         """The last-stage feature as a map, shape (N, C, H, W)."""
         return to_spatial_map(
-            feats, self.num_extra_tokens,
-            owner=f'model.head ({type(self).__name__})')
+            feats, self.num_extra_tokens, owner=f'model.head ({type(self).__name__})')
 
     def pre_logits(self, feats: Tuple[Tensor]) -> Tensor:
         """Globally average-pooled feature, shape (N, C).
@@ -121,8 +118,8 @@ class HNCHeadMixin:
             positive = positive_mask(target.to(device), num_classes, key)
         elif self._multi_label:
             positive = torch.stack([
-                positive_mask(ds.gt_label.view(-1).to(device), num_classes,
-                              key).any(0) for ds in data_samples
+                positive_mask(ds.gt_label.view(-1).to(device), num_classes, key).any(0)
+                for ds in data_samples
             ])
         else:
             target = torch.cat([ds.gt_label.view(-1) for ds in data_samples])
@@ -136,8 +133,7 @@ class HNCHeadMixin:
             difficult = ds.get('gt_label_difficult', None)
             if difficult is not None and len(difficult):
                 difficult = torch.as_tensor(difficult, device=device).view(-1)
-                exclude[i] |= positive_mask(difficult.long(), num_classes,
-                                            key).any(0)
+                exclude[i] |= positive_mask(difficult.long(), num_classes, key).any(0)
         return positive, exclude
 
     # ------------------------------------------------------------------- loss
@@ -147,8 +143,7 @@ class HNCHeadMixin:
         idx, valid = select_negatives(cls_score, exclude, self.hnc_loss.k)
         # Only the k selected CAMs are built, so autograd holds (N, k, C)
         # gathered weights and (N, k, H, W) CAMs, never K of them.
-        neg_cams = class_activation_maps(feat_map, self.fc.weight,
-                                         self.fc.bias, idx)
+        neg_cams = class_activation_maps(feat_map, self.fc.weight, self.fc.bias, idx)
         loss = self.hnc_loss(neg_cams, valid, avg_factor=cls_score.size(0))
         with torch.no_grad():
             pos = (neg_cams.flatten(2) > 0).float().mean(-1)
@@ -181,11 +176,10 @@ class HNCHeadMixin:
         return losses
 
     # ------------------------------------------------------------- prediction
-    def predict(
-        self,
-        feats: Tuple[Tensor],
-        data_samples: Optional[List[Optional[DataSample]]] = None
-    ) -> List[DataSample]:
+    def predict(self,
+                feats: Tuple[Tensor],
+                data_samples: Optional[List[Optional[DataSample]]] = None
+                ) -> List[DataSample]:
         """The stock head's predictions, plus ``neg_cam_stats`` with GT.
 
         Args:
@@ -205,13 +199,12 @@ class HNCHeadMixin:
         has_gt = data_samples is not None and len(data_samples) > 0 and all(
             'gt_label' in ds or 'gt_score' in ds for ds in data_samples)
         if self.cam_stats_k > 0 and has_gt:
-            positive, exclude = self._label_masks(data_samples,
-                                                  cls_score.device)
+            positive, exclude = self._label_masks(data_samples, cls_score.device)
             stats = negative_cam_stats(feat_map, self.fc.weight, self.fc.bias,
-                                       cls_score, positive, exclude,
-                                       self.cam_stats_k)
+                                       cls_score, positive, exclude, self.cam_stats_k)
             for i, ds in enumerate(predictions):
-                ds.set_field({name: v[i].item()
-                              for name, v in stats.items()},
-                             NEG_CAM_STATS_FIELD)
+                ds.set_field({
+                    name: v[i].item()
+                    for name, v in stats.items()
+                }, NEG_CAM_STATS_FIELD)
         return predictions

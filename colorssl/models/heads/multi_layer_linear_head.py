@@ -48,8 +48,8 @@ class MultiLayerLinearClsHead(BaseModule):
                  with_norm: bool = True,
                  eval_layer=-1,
                  loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
-                 init_cfg: Optional[dict] = dict(type='Normal', layer='Linear',
-                                                 std=0.01)):
+                 init_cfg: Optional[dict] = dict(
+                     type='Normal', layer='Linear', std=0.01)):
         super().__init__(init_cfg=init_cfg)
         if isinstance(in_channels, int):
             in_channels = [in_channels]
@@ -63,8 +63,8 @@ class MultiLayerLinearClsHead(BaseModule):
         if layer_names is None:
             layer_names = [f'conv{i + 1}' for i in range(len(in_channels))]
         layer_names = list(layer_names)
-        if len(layer_names) != len(in_channels) or len(set(layer_names)) != len(
-                layer_names):
+        if len(layer_names) != len(in_channels) or len(
+                set(layer_names)) != len(layer_names):
             raise ValueError('MultiLayerLinearClsHead: layer_names must be '
                              f'{len(in_channels)} distinct names, got {layer_names!r}')
         if isinstance(eval_layer, str):
@@ -104,12 +104,13 @@ class MultiLayerLinearClsHead(BaseModule):
         logits = self(feats)
         target = torch.cat([s.gt_label for s in data_samples]).to(logits[0].device)
         return {
-            f'loss_{name}': self.loss_module(score, target, avg_factor=score.size(0),
-                                             **kwargs)
+            f'loss_{name}':
+            self.loss_module(score, target, avg_factor=score.size(0), **kwargs)
             for name, score in zip(self.layer_names, logits)
         }
 
-    def predict(self, feats: Sequence[torch.Tensor],
+    def predict(self,
+                feats: Sequence[torch.Tensor],
                 data_samples: Optional[List[Optional[DataSample]]] = None
                 ) -> List[DataSample]:
         # (N, L, K)
@@ -122,7 +123,7 @@ class MultiLayerLinearClsHead(BaseModule):
             eval_score = score[self.eval_layer]
             sample.set_pred_score(eval_score).set_pred_label(eval_score.argmax())
             sample.set_field(score, LAYER_SCORES_FIELD)
-            sample.set_field(list(self.layer_names), LAYER_NAMES_FIELD,
-                             field_type='metainfo')
+            sample.set_field(
+                list(self.layer_names), LAYER_NAMES_FIELD, field_type='metainfo')
             results.append(sample)
         return results

@@ -13,8 +13,8 @@ def multinomial_color_loss(logits: torch.Tensor,
                            target_weight: torch.Tensor,
                            pixel_weight: Optional[torch.Tensor] = None,
                            sample_mask: Optional[torch.Tensor] = None,
-                           avg_factor: Union[float, torch.Tensor, None] = None
-                           ) -> torch.Tensor:
+                           avg_factor: Union[float, torch.Tensor,
+                                             None] = None) -> torch.Tensor:
     """-sum_{h,w} v(h,w) sum_q Z(h,w,q) log Zhat(h,w,q), averaged over kept pixels.
 
     The soft target Z is sparse: K bins per pixel, so the loss gathers K
@@ -61,8 +61,8 @@ def soft_target_nll(log_prob: torch.Tensor,
                     target_weight: torch.Tensor,
                     pixel_weight: Optional[torch.Tensor] = None,
                     sample_mask: Optional[torch.Tensor] = None,
-                    avg_factor: Union[float, torch.Tensor, None] = None
-                    ) -> torch.Tensor:
+                    avg_factor: Union[float, torch.Tensor,
+                                      None] = None) -> torch.Tensor:
     """The loss of :func:`multinomial_color_loss` given log-probabilities.
 
     A gather of the K log-probabilities of every pixel; autograd derives the
@@ -91,9 +91,9 @@ def soft_target_nll(log_prob: torch.Tensor,
             per_pixel.shape[0] if sample_mask is None else sample_mask.sum())
         avg_factor = torch.as_tensor(kept, device=total.device).clamp(min=1)
     else:
-        avg_factor = torch.as_tensor(avg_factor, dtype=torch.float64,
-                                     device=total.device).clamp(
-            min=torch.finfo(torch.float32).eps)
+        avg_factor = torch.as_tensor(
+            avg_factor, dtype=torch.float64,
+            device=total.device).clamp(min=torch.finfo(torch.float32).eps)
     return (total / avg_factor).to(log_prob.dtype)
 
 
@@ -109,9 +109,13 @@ class MultinomialColorLoss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
 
-    def forward(self, logits, target_idx, target_weight, pixel_weight=None,
-                sample_mask=None, avg_factor=None) -> torch.Tensor:
+    def forward(self,
+                logits,
+                target_idx,
+                target_weight,
+                pixel_weight=None,
+                sample_mask=None,
+                avg_factor=None) -> torch.Tensor:
         """See :func:`multinomial_color_loss` for the shapes."""
         return self.loss_weight * multinomial_color_loss(
-            logits, target_idx, target_weight, pixel_weight, sample_mask,
-            avg_factor)
+            logits, target_idx, target_weight, pixel_weight, sample_mask, avg_factor)

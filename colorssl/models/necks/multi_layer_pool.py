@@ -30,8 +30,9 @@ class MultiLayerAvgPool(nn.Module):
         if isinstance(output_sizes, int):
             output_sizes = (output_sizes, )
         output_sizes = tuple(output_sizes)
-        if not output_sizes or any(not isinstance(s, int) or isinstance(s, bool)
-                                   or s < 1 for s in output_sizes):
+        if not output_sizes or any(
+                not isinstance(s, int) or isinstance(s, bool) or s < 1
+                for s in output_sizes):
             raise ValueError('MultiLayerAvgPool: output_sizes must be positive ints, '
                              f'got {output_sizes!r}')
         self.output_sizes = output_sizes
@@ -44,8 +45,9 @@ class MultiLayerAvgPool(nn.Module):
             >>> MultiLayerAvgPool.sizes_for((64, 128, 256, 512, 512))
             (12, 8, 6, 4, 4)
         """
-        return tuple(min(range(1, 257), key=lambda s: abs(c * s * s - target_dim))
-                     for c in channels)
+        return tuple(
+            min(range(1, 257), key=lambda s: abs(c * s * s - target_dim))
+            for c in channels)
 
     def forward(self, inputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, ...]:
         if not isinstance(inputs, (tuple, list)):

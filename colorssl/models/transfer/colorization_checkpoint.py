@@ -263,8 +263,12 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
         raise ValueError(f"channel_order must be 'rgb' or 'bgr', got {channel_order!r}")
     state = OrderedDict(ckpt.state_dict)
     stem = find_stem(state)
-    info = dict(input=input, source=ckpt.filename, stem=stem.weight,
-                l_cent=ckpt.l_cent, l_norm=ckpt.l_norm)
+    info = dict(
+        input=input,
+        source=ckpt.filename,
+        stem=stem.weight,
+        l_cent=ckpt.l_cent,
+        l_norm=ckpt.l_norm)
     if input == 'l':
         return state, info
     mean = [float(m) for m in mean]
@@ -301,9 +305,12 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
         # running_mean' = rm - offset.
         state[stem.running_mean] = state[stem.running_mean] - offset
         info['offset_into'] = stem.running_mean
-    info.update(mean=mean, std=std, channel_order=channel_order,
-                fit=[round(v, 6) for v in fit.tolist()],
-                in_channels=len(mean))
+    info.update(
+        mean=mean,
+        std=std,
+        channel_order=channel_order,
+        fit=[round(v, 6) for v in fit.tolist()],
+        in_channels=len(mean))
     return state, info
 
 
@@ -311,15 +318,15 @@ def compare_state_dict(expected: Dict[str, Tensor],
                        state_dict: Dict[str, Tensor]) -> KeyReport:
     """Compare ``state_dict`` with the keys/shapes of ``expected`` (a module's
     ``state_dict()`` or a dict of shapes)."""
+
     def shape(v):
         return tuple(v.shape) if hasattr(v, 'shape') else tuple(v)
 
     missing = sorted(k for k in expected if k not in state_dict)
     unexpected = sorted(k for k in state_dict if k not in expected)
-    mismatched = sorted((k, shape(state_dict[k]), shape(expected[k]))
-                        for k in expected
-                        if k in state_dict
-                        and shape(state_dict[k]) != shape(expected[k]))
+    mismatched = sorted(
+        (k, shape(state_dict[k]), shape(expected[k])) for k in expected
+        if k in state_dict and shape(state_dict[k]) != shape(expected[k]))
     return KeyReport(missing, unexpected, mismatched)
 
 

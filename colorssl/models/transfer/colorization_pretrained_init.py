@@ -97,22 +97,27 @@ class ColorizationPretrainedInit:
         expected = module.state_dict()
         stem = find_stem(ckpt.state_dict)
         if stem.weight in expected:
-            state, info = convert_colorization_backbone(
-                ckpt, self.input, self.mean, self.std, self.channel_order, self.fit)
-            stem_msg = (f"stem {stem.weight} converted for input={self.input!r}"
-                        + (f" (offset into {info['offset_into']})"
-                           if 'offset_into' in info else ''))
+            state, info = convert_colorization_backbone(ckpt, self.input, self.mean,
+                                                        self.std, self.channel_order,
+                                                        self.fit)
+            stem_msg = (f"stem {stem.weight} converted for input={self.input!r}" +
+                        (f" (offset into {info['offset_into']})"
+                         if 'offset_into' in info else ''))
         else:
             state, stem_msg = ckpt.state_dict, f'stem {stem.weight} not in {name}'
         where = f'{self.checkpoint} (prefix {ckpt.prefix!r}) -> {name}'
         report = check_loadable(expected, state, where, self.input, self.allow_missing)
-        module.load_state_dict({k: v for k, v in state.items() if k in expected},
+        module.load_state_dict({
+            k: v
+            for k, v in state.items() if k in expected
+        },
                                strict=False)
         loaded = len(expected) - len(report.missing)
-        print_log(f'ColorizationPretrained: loaded {loaded}/{len(expected)} keys of '
-                  f'{name} from {where}; {stem_msg}; L = (L - {ckpt.l_cent:g}) / '
-                  f'{ckpt.l_norm:g}; {format_report(report)}',
-                  logger='current')
+        print_log(
+            f'ColorizationPretrained: loaded {loaded}/{len(expected)} keys of '
+            f'{name} from {where}; {stem_msg}; L = (L - {ckpt.l_cent:g}) / '
+            f'{ckpt.l_norm:g}; {format_report(report)}',
+            logger='current')
         self._protect(module)
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())

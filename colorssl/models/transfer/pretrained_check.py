@@ -20,7 +20,8 @@ def _pretrained_cfgs(module: nn.Module) -> List[dict]:
     return [c for c in cfgs if isinstance(c, dict) and c.get('type') == 'Pretrained']
 
 
-def load_pretrained_state(checkpoint: str, prefix: Optional[str] = None,
+def load_pretrained_state(checkpoint: str,
+                          prefix: Optional[str] = None,
                           map_location: str = 'cpu') -> Dict:
     """The tensors ``PretrainedInit`` would load (keys relative to the module)."""
     from mmengine.runner import CheckpointLoader
@@ -35,8 +36,7 @@ def load_pretrained_state(checkpoint: str, prefix: Optional[str] = None,
     return state
 
 
-def check_pretrained_init(model: nn.Module,
-                          allow_missing: Sequence[str] = ()
+def check_pretrained_init(model: nn.Module, allow_missing: Sequence[str] = ()
                           ) -> List[Tuple[str, KeyReport]]:
     """Check every ``type='Pretrained'`` init_cfg in ``model`` against its module.
 
@@ -63,9 +63,9 @@ def check_pretrained_init(model: nn.Module,
             state = load_pretrained_state(checkpoint, prefix)
             where = (f'{checkpoint} (prefix {prefix!r}) -> '
                      f'{name or "model"} ({type(module).__name__})')
-            report = check_loadable(module.state_dict(), state, where,
-                                    allow_missing=allow_missing)
-            print_log(f'PretrainedCheck: {where}: {format_report(report)}',
-                      logger='current')
+            report = check_loadable(
+                module.state_dict(), state, where, allow_missing=allow_missing)
+            print_log(
+                f'PretrainedCheck: {where}: {format_report(report)}', logger='current')
             reports.append((name, report))
     return reports

@@ -167,7 +167,7 @@ def fold_l_into_rgb_conv(weight: Tensor,
     w_l = weight.detach().to(torch.float64).sum(dim=1, keepdim=True)  # (O, 1, k, k)
     scale = fit_t[:num_channels] * std_t / (pixel_max * l_norm)  # (C,)
     new_weight = w_l * scale.view(1, -1, 1, 1)
-    shift = ((fit_t[:num_channels] * mean_t).sum() / pixel_max + fit_t[-1] -
-             l_cent) / l_norm
+    shift = (
+        (fit_t[:num_channels] * mean_t).sum() / pixel_max + fit_t[-1] - l_cent) / l_norm
     offset = shift * w_l.sum(dim=(1, 2, 3))
     return new_weight.to(weight.dtype), offset.to(weight.dtype)

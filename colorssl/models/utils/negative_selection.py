@@ -43,8 +43,7 @@ def positive_mask(target: Tensor,
                 f'(labels must lie in [0, {num_classes - 1}]); check the '
                 'dataset classes against the config.')
         mask = torch.zeros(
-            target.size(0), num_classes, dtype=torch.bool,
-            device=target.device)
+            target.size(0), num_classes, dtype=torch.bool, device=target.device)
         mask[torch.arange(target.size(0), device=target.device), target] = True
         return mask
     if target.dim() == 2:
@@ -58,8 +57,7 @@ def positive_mask(target: Tensor,
                      f'{tuple(target.shape)}')
 
 
-def select_negatives(scores: Tensor, exclude: Tensor,
-                     k: int) -> Tuple[Tensor, Tensor]:
+def select_negatives(scores: Tensor, exclude: Tensor, k: int) -> Tuple[Tensor, Tensor]:
     """Pick the ``k`` highest-scoring classes that are not excluded.
 
     Args:

@@ -19,17 +19,29 @@ val_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=32, num_workers=2, persistent_workers=True,
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train',
-                 with_label=False, pipeline=train_pipeline))
+    dataset=dict(
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='train',
+        with_label=False,
+        pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=50, num_workers=2, persistent_workers=True,
+    batch_size=50,
+    num_workers=2,
+    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val',
-                 with_label=False, pipeline=val_pipeline))
+    dataset=dict(
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='val',
+        with_label=False,
+        pipeline=val_pipeline))
 val_evaluator = dict(type='ColorizationMetric')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -23,16 +23,16 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline))
+    dataset=dict(
+        type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=25,
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='val',
-                 pipeline=val_pipeline))
+    dataset=dict(
+        type=dataset_type, data_root=data_root, split='val', pipeline=val_pipeline))
 val_evaluator = dict(type='ColorizationMetric')
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

@@ -9,8 +9,8 @@ model = dict(
         channel_order='rgb',  # LoadRGBImage gives RGB
         l_cent=50.,  # the network sees L - 50 (paper and released code)
         gray_thresh=5.),  # released code: an image is gray if no |a|,|b| > 5
-    backbone=dict(type='ColorizationNet', in_channels=1, base_channels=64,
-                  out_indices=(7, )),
+    backbone=dict(
+        type='ColorizationNet', in_channels=1, base_channels=64, out_indices=(7, )),
     head=dict(
         type='ColorizationHead',
         in_channels=256,

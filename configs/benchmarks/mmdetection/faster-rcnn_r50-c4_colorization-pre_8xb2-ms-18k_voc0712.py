@@ -19,8 +19,13 @@ custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
 checkpoint = 'work_dirs/colorization_resnet50_8xb32-200k_in1k/iter_200000.pth'
 mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 colorization_init = dict(
-    _delete_=True, type='ColorizationPretrained', checkpoint=checkpoint,
-    prefix='backbone.', input='rgb', mean=mean, std=std)
+    _delete_=True,
+    type='ColorizationPretrained',
+    checkpoint=checkpoint,
+    prefix='backbone.',
+    input='rgb',
+    mean=mean,
+    std=std)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(

@@ -7,13 +7,16 @@
 _base_ = './colornet-c16_colorization-pre_1xb64-linear-multilayer-6e_cifar10mini.py'
 
 data_preprocessor = dict(
-    _delete_=True, num_classes=10, mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375], to_rgb=True)
+    _delete_=True,
+    num_classes=10,
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
 model = dict(
     backbone=dict(
         in_channels=3,
-        init_cfg=dict(input='rgb', mean=[123.675, 116.28, 103.53],
-                      std=[58.395, 57.12, 57.375])))
+        init_cfg=dict(
+            input='rgb', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -1,7 +1,8 @@
 # The linear probes of Zhang, Isola and Efros (ECCV 2016, Sec. 3.1 / Table 3) on the
 # paper's colorization network: the network stays frozen, the outputs of conv1 .. conv5
-# are average-pooled to about 9,000 values each (64x12x12, 128x8x8, 256x6x6, 512x4x4,
-# 512x4x4 = 9216, 8192, 9216, 8192, 8192) and one linear classifier is trained per layer.
+# are average-pooled to about 9,000 values each (64x12x12, 128x8x8, 256x6x6,
+# 512x4x4, 512x4x4 = 9216, 8192, 9216, 8192, 8192) and one linear classifier is
+# trained per layer.
 #
 # Input: the network was trained on L, so the images are made gray (RGBToGray writes
 # 255 * L / 100) and normalised with mean 2.55 * 50, std 2.55 * 1: exactly the
@@ -36,7 +37,8 @@ model = dict(
         frozen_stages=5,
         init_cfg=dict(
             type='ColorizationPretrained',
-            checkpoint='work_dirs/colorization_colornet_1xb40-450k_in1k/iter_450000.pth',
+            checkpoint=
+            'work_dirs/colorization_colornet_1xb40-450k_in1k/iter_450000.pth',  # noqa: E501
             prefix='backbone.',
             input='gray',
             mean=data_preprocessor['mean'],

@@ -26,7 +26,8 @@ model = dict(
         frozen_stages=4,
         init_cfg=dict(
             type='ColorizationPretrained',
-            checkpoint='work_dirs/colorization_resnet50_8xb32-200k_in1k/iter_200000.pth',
+            checkpoint=
+            'work_dirs/colorization_resnet50_8xb32-200k_in1k/iter_200000.pth',  # noqa: E501
             prefix='backbone.',
             input='rgb',
             # = data_preprocessor mean/std of the dataset base (RGB after to_rgb)

@@ -40,25 +40,36 @@ model = dict(
             # = model.data_preprocessor mean/std (RGB, bgr_to_rgb=True)
             mean=[123.675, 116.28, 103.53],
             std=[58.395, 57.12, 57.375])),
-    decode_head=dict(in_channels=256, channels=128, num_classes=num_classes,
-                     ignore_index=ignore_index, norm_cfg=norm_cfg),
-    auxiliary_head=dict(in_channels=128, channels=64, num_classes=num_classes,
-                        ignore_index=ignore_index, norm_cfg=norm_cfg))
+    decode_head=dict(
+        in_channels=256,
+        channels=128,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        norm_cfg=norm_cfg),
+    auxiliary_head=dict(
+        in_channels=128,
+        channels=64,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        norm_cfg=norm_cfg))
 
 data_root = '../shared/data/camvid-mini/'
 metainfo = dict(
     classes=('sky', 'building', 'pole', 'road', 'pavement', 'tree', 'signsymbol',
              'fence', 'car', 'pedestrian', 'bicyclist'),
-    palette=[[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128],
-             [0, 0, 192], [128, 128, 0], [192, 128, 128], [64, 64, 128],
-             [64, 0, 128], [64, 64, 0], [0, 128, 192]])
+    palette=[[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [0, 0, 192],
+             [128, 128, 0], [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0],
+             [0, 128, 192]])
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
-    dict(type='RandomResize', scale=(480, 360), ratio_range=(0.5, 1.5),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75,
-         ignore_index=ignore_index),
+    dict(
+        type='RandomResize', scale=(480, 360), ratio_range=(0.5, 1.5), keep_ratio=True),
+    dict(
+        type='RandomCrop',
+        crop_size=crop_size,
+        cat_max_ratio=0.75,
+        ignore_index=ignore_index),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
 ]
@@ -68,17 +79,26 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
-dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
-               img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=False)
+dataset = dict(
+    type='BaseSegDataset',
+    data_root=data_root,
+    metainfo=metainfo,
+    img_suffix='.jpg',
+    seg_map_suffix='.png',
+    reduce_zero_label=False)
 train_dataloader = dict(
-    batch_size=4, num_workers=2, persistent_workers=True,
+    batch_size=4,
+    num_workers=2,
+    persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         **dataset,
         data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True,
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         **dataset,
@@ -93,17 +113,16 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
-    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters,
-         by_epoch=False)
+    dict(
+        type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
-                    max_keep_ckpts=1),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', draw=False))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -16,22 +16,24 @@ model = dict(backbone=dict(base_channels=4), head=dict(in_channels=16, prior=Non
 
 data_root = 'data/tiny_colorization'
 # Unreadable files are skipped (and counted); every image is 32x32 already.
-train_pipeline = [dict(type='LoadRGBImage', on_error='skip'),
-                  dict(type='PackInputs')]
+train_pipeline = [dict(type='LoadRGBImage', on_error='skip'), dict(type='PackInputs')]
 train_dataloader = dict(
-    batch_size=3, num_workers=0, persistent_workers=False,
+    batch_size=3,
+    num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=False),
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root))
+val_dataloader = dict(
+    num_workers=0, persistent_workers=False, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.))
 param_scheduler = []
 train_cfg = dict(max_iters=4, val_interval=1000)
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(interval=2, max_keep_ckpts=-1),
-                     skipped_images=dict(interval=1))
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval=2, max_keep_ckpts=-1),
+    skipped_images=dict(interval=1))
 custom_hooks = []
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=True)

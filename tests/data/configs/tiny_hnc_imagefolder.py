@@ -6,13 +6,25 @@ _base_ = './tiny_resnet_imagefolder.py'
 
 model = dict(
     backbone=dict(
-        _delete_=True, type='ResNet_CIFAR', depth=18, num_stages=3,
-        strides=(1, 2, 2), dilations=(1, 1, 1), out_indices=(2, ),
-        stem_channels=8, base_channels=8, style='pytorch', norm_eval=True),
+        _delete_=True,
+        type='ResNet_CIFAR',
+        depth=18,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(2, ),
+        stem_channels=8,
+        base_channels=8,
+        style='pytorch',
+        norm_eval=True),
     neck=None,
     head=dict(
-        _delete_=True, type='HNCLinearClsHead', num_classes=2, in_channels=32,
+        _delete_=True,
+        type='HNCLinearClsHead',
+        num_classes=2,
+        in_channels=32,
         loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
         hnc_loss=dict(type='HNCLoss', k=1, mode='kd', loss_weight=0.5),
-        cam_stats_k=1, topk=(1, )))
+        cam_stats_k=1,
+        topk=(1, )))
 train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=False))

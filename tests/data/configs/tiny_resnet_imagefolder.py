@@ -12,12 +12,20 @@ data_root = 'data/tiny_imagefolder'
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='ResNet', depth=18, stem_channels=8, base_channels=8,
-        num_stages=4, out_indices=(3, ), style='pytorch'),
+        type='ResNet',
+        depth=18,
+        stem_channels=8,
+        base_channels=8,
+        num_stages=4,
+        out_indices=(3, ),
+        style='pytorch'),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
-        type='LinearClsHead', num_classes=2, in_channels=64,
-        loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, )))
+        type='LinearClsHead',
+        num_classes=2,
+        in_channels=64,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        topk=(1, )))
 
 data_preprocessor = dict(
     num_classes=2,
@@ -32,14 +40,18 @@ train_dataloader = dict(
     batch_size=4,
     num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='CustomDataset', data_root=data_root,
-                 data_prefix='train', pipeline=pipeline))
+    dataset=dict(
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='train',
+        pipeline=pipeline))
 val_dataloader = dict(
     batch_size=4,
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='CustomDataset', data_root=data_root,
-                 data_prefix='val', pipeline=pipeline))
+    dataset=dict(
+        type='CustomDataset', data_root=data_root, data_prefix='val',
+        pipeline=pipeline))
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
@@ -47,8 +59,7 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=1e-4))
 # Milestone inside the run so that resuming must restore the scheduler too.
-param_scheduler = dict(type='MultiStepLR', by_epoch=False, milestones=[3],
-                       gamma=0.1)
+param_scheduler = dict(type='MultiStepLR', by_epoch=False, milestones=[3], gamma=0.1)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=6, val_interval=6)
 val_cfg = dict()
 test_cfg = dict()
@@ -57,8 +68,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False,
-                    max_keep_ckpts=-1),
+    checkpoint=dict(
+        type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=-1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False))
 

@@ -89,7 +89,9 @@ def test_skips_in_dataloader_workers_reach_the_main_process(tmp_path, rgb_array)
     load = LoadRGBImage(on_error='skip')
     before = skipped_image_count()
     loader = torch.utils.data.DataLoader(
-        _Files(paths, load), batch_size=2, num_workers=2,
+        _Files(paths, load),
+        batch_size=2,
+        num_workers=2,
         multiprocessing_context='fork')
     skipped = int(sum(batch.sum() for batch in loader))
     assert skipped == 6

@@ -22,8 +22,9 @@ class ImageList(Dataset):
     """Packed samples (``dict(inputs=(3, H, W) uint8)``); counts reads."""
 
     def __init__(self, images):
-        self.images = [torch.from_numpy(np.ascontiguousarray(i.transpose(2, 0, 1)))
-                       for i in images]
+        self.images = [
+            torch.from_numpy(np.ascontiguousarray(i.transpose(2, 0, 1))) for i in images
+        ]
         self.reads = 0
 
     def __len__(self):
@@ -35,6 +36,7 @@ class ImageList(Dataset):
 
 
 class Log:
+
     def __init__(self):
         self.lines = []
 
@@ -51,22 +53,37 @@ def colour_images(n, seed=0, size=8):
 
 def gray_images(n, seed=1, size=8):
     rng = np.random.default_rng(seed)
-    return [np.repeat(rng.integers(0, 256, (size, size, 1), dtype=np.uint8), 3, 2)
-            for _ in range(n)]
+    return [
+        np.repeat(rng.integers(0, 256, (size, size, 1), dtype=np.uint8), 3, 2)
+        for _ in range(n)
+    ]
 
 
 def make_runner(tmp_path, images, prior='auto', prior_samples=100, resume=False):
-    model = MODELS.build(dict(
-        type='Colorization',
-        backbone=dict(type='ColorizationNet', base_channels=4),
-        head=dict(type='ColorizationHead', in_channels=16, prior=prior,
-                  prior_samples=prior_samples)))
+    model = MODELS.build(
+        dict(
+            type='Colorization',
+            backbone=dict(type='ColorizationNet', base_channels=4),
+            head=dict(
+                type='ColorizationHead',
+                in_channels=16,
+                prior=prior,
+                prior_samples=prior_samples)))
     dataset = ImageList(images)
-    cfg = Config(dict(resume=resume, train_dataloader=dict(dataset=dict(
-        type='ImageList', data_root='/data/example', ann_file='meta/train.txt'))))
-    return SimpleNamespace(model=model, train_dataloader=DataLoader(dataset,
-                                                                    batch_size=3),
-                           cfg=cfg, logger=Log(), work_dir=str(tmp_path))
+    cfg = Config(
+        dict(
+            resume=resume,
+            train_dataloader=dict(
+                dataset=dict(
+                    type='ImageList',
+                    data_root='/data/example',
+                    ann_file='meta/train.txt'))))
+    return SimpleNamespace(
+        model=model,
+        train_dataloader=DataLoader(dataset, batch_size=3),
+        cfg=cfg,
+        logger=Log(),
+        work_dir=str(tmp_path))
 
 
 def reference_counts(images):
@@ -76,7 +93,7 @@ def reference_counts(images):
         ab = rgb2lab(img / 255.)[..., 1:].reshape(-1, 2)
         if np.abs(ab).max() <= 5:
             continue
-        d2 = ((ab[:, None] - BINS.numpy()[None]) ** 2).sum(-1)
+        d2 = ((ab[:, None] - BINS.numpy()[None])**2).sum(-1)
         counts += np.bincount(d2.argmin(1), minlength=len(BINS))
     return counts
 
@@ -99,10 +116,9 @@ def test_estimate_matches_an_independent_count_and_is_cached(tmp_path):
     assert counts.sum() == expected.sum() == 7 * 64
     assert np.abs(counts - expected).sum() <= 4  # Lab rounding at bin borders
     ref_prior = smooth_prior(torch.from_numpy(counts / counts.sum()), BINS, 5.0)
-    np.testing.assert_allclose(head.prior.numpy(), ref_prior.numpy(), rtol=1e-5,
-                               atol=1e-9)
-    ab = np.concatenate([rgb2lab(i / 255.)[..., 1:].reshape(-1, 2)
-                         for i in images[:7]])
+    np.testing.assert_allclose(
+        head.prior.numpy(), ref_prior.numpy(), rtol=1e-5, atol=1e-9)
+    ab = np.concatenate([rgb2lab(i / 255.)[..., 1:].reshape(-1, 2) for i in images[:7]])
     np.testing.assert_allclose(cache['meta']['mean_ab'], ab.mean(0), atol=0.05)
     np.testing.assert_allclose(head.prior_mean_ab.numpy(), ab.mean(0), atol=0.05)
 

@@ -25,11 +25,12 @@ class ToyModel(BaseModel):
     def forward(self, inputs, targets, mode='tensor'):
         pred = self.linear(inputs)
         if mode == 'loss':
-            return dict(loss=((pred[:, 0] - targets) ** 2).mean())
+            return dict(loss=((pred[:, 0] - targets)**2).mean())
         return pred
 
 
 class ToyDataset(Dataset):
+
     def __init__(self, n=8):
         gen = torch.Generator().manual_seed(0)
         self.x = torch.randn(n, 4, generator=gen)
@@ -55,14 +56,15 @@ def _runner(work_dir, max_iters, resume=False, load_from=None, **hook_args):
         model=ToyModel(),
         work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=ToyDataset(), batch_size=2, num_workers=0,
+            dataset=ToyDataset(),
+            batch_size=2,
+            num_workers=0,
             sampler=dict(type='InfiniteSampler', shuffle=False),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         log_processor=dict(by_epoch=False),
-        default_hooks=dict(checkpoint=hook, logger=dict(type='LoggerHook',
-                                                        interval=1)),
+        default_hooks=dict(checkpoint=hook, logger=dict(type='LoggerHook', interval=1)),
         default_scope='mmengine',
         experiment_name=f'toy_{uuid.uuid4().hex}',  # a fresh logger per runner
         resume=resume,
@@ -73,8 +75,9 @@ def _runner(work_dir, max_iters, resume=False, load_from=None, **hook_args):
 def _files(folder):
     """Checkpoints, last_checkpoint and temporary files (not the run folders and the
     config dump)."""
-    return sorted(n for n in os.listdir(folder)
-                  if n.endswith(('.pth', '.tmp')) or n == 'last_checkpoint')
+    return sorted(
+        n for n in os.listdir(folder)
+        if n.endswith(('.pth', '.tmp')) or n == 'last_checkpoint')
 
 
 def _weights(path):
@@ -91,8 +94,10 @@ def test_saves_atomically_and_keeps_max(tmp_path, monkeypatch):
 
     monkeypatch.setattr(atomic_io.os, 'replace', recording_replace)
     _runner(tmp_path, max_iters=6, max_keep_ckpts=2).train()
-    assert replaced == ['iter_2.pth', 'last_checkpoint', 'iter_4.pth',
-                        'last_checkpoint', 'iter_6.pth', 'last_checkpoint']
+    assert replaced == [
+        'iter_2.pth', 'last_checkpoint', 'iter_4.pth', 'last_checkpoint', 'iter_6.pth',
+        'last_checkpoint'
+    ]
     assert _files(tmp_path) == ['iter_4.pth', 'iter_6.pth', 'last_checkpoint']
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_6.pth')
 
@@ -122,8 +127,8 @@ def test_stale_temp_files_are_removed(tmp_path):
     assert not stale.exists() and other.exists()
 
 
-@pytest.mark.parametrize('damage', ['truncate', 'delete', 'garbage_record',
-                                    'no_record'])
+@pytest.mark.parametrize('damage',
+                         ['truncate', 'delete', 'garbage_record', 'no_record'])
 def test_resume_falls_back_to_newest_good_checkpoint(tmp_path, damage):
     reference = tmp_path / 'reference'
     _runner(reference, max_iters=6).train()
@@ -176,10 +181,9 @@ def test_damaged_load_from_names_the_file(tmp_path, resume):
     ckpt = tmp_path / 'a' / 'iter_2.pth'
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     action = 'resume from' if resume else r'load \(load_from\)'
-    with pytest.raises(RuntimeError,
-                       match=rf'cannot {action} checkpoint {ckpt}: not a complete'):
-        _runner(tmp_path / 'b', max_iters=4, resume=resume,
-                load_from=str(ckpt)).train()
+    with pytest.raises(
+            RuntimeError, match=rf'cannot {action} checkpoint {ckpt}: not a complete'):
+        _runner(tmp_path / 'b', max_iters=4, resume=resume, load_from=str(ckpt)).train()
 
 
 def test_out_dir_is_kept_and_searched(tmp_path):

@@ -19,7 +19,8 @@ def test_values_against_numpy():
     auc = np.mean([np.mean([(e <= t).mean() for t in range(151)]) for e in errs]) * 100
     pred_c = np.mean([np.linalg.norm(p.numpy(), axis=0).mean() for p in preds])
     gt_c = np.mean([np.linalg.norm(t.numpy(), axis=0).mean() for t in gts])
-    assert out['color/ab_l2'] == pytest.approx(np.mean([e.mean() for e in errs]), rel=1e-5)
+    assert out['color/ab_l2'] == pytest.approx(
+        np.mean([e.mean() for e in errs]), rel=1e-5)
     assert out['color/auc'] == pytest.approx(auc, rel=1e-5)
     assert out['color/pred_chroma'] == pytest.approx(pred_c, rel=1e-5)
     assert out['color/chroma_ratio'] == pytest.approx(pred_c / gt_c, rel=1e-5)
@@ -39,10 +40,10 @@ def test_perfect_prediction():
 def numpy_auc_rebalanced(preds, gts, bins, prior=None, max_thresh=150):
     """Straightforward re-implementation: every pixel of every image pooled, weight
     1 / p(nearest ground-truth bin), p the images' own bin frequency by default."""
-    err = np.concatenate([np.linalg.norm(p - t, axis=0).ravel()
-                          for p, t in zip(preds, gts)])
+    err = np.concatenate(
+        [np.linalg.norm(p - t, axis=0).ravel() for p, t in zip(preds, gts)])
     ab = np.concatenate([t.reshape(2, -1).T for t in gts])
-    nearest = ((ab[:, None] - bins[None]) ** 2).sum(-1).argmin(1)
+    nearest = ((ab[:, None] - bins[None])**2).sum(-1).argmin(1)
     if prior is None:
         prior = np.bincount(nearest, minlength=len(bins)) / len(nearest)
     w = np.where(prior[nearest] > 0, 1. / np.maximum(prior[nearest], 1e-300), 0.)
@@ -58,8 +59,9 @@ def skewed_images(n=4, seed=0):
         gt = torch.full((2, 6, 5), 10.) + torch.randn(2, 6, 5, generator=g)
         gt[:, :2, :2] = torch.randn(2, 2, 2, generator=g) * 40
         gts.append(gt)
-    preds = [torch.full_like(t, 10.) + torch.randn(t.shape, generator=g) * 3
-             for t in gts]
+    preds = [
+        torch.full_like(t, 10.) + torch.randn(t.shape, generator=g) * 3 for t in gts
+    ]
     return preds, gts
 
 
@@ -91,7 +93,8 @@ def test_auc_rebalanced_with_a_prior_file(tmp_path):
     out = metric.evaluate(len(gts))
     ref = numpy_auc_rebalanced([p.double().numpy() for p in preds],
                                [t.double().numpy() for t in gts],
-                               bins.double().numpy(), prior=prior.numpy())
+                               bins.double().numpy(),
+                               prior=prior.numpy())
     assert out['color/auc_rebalanced'] == pytest.approx(ref, rel=1e-6)
 
 
@@ -104,8 +107,11 @@ def test_baselines_are_the_metric_of_constant_predictions(tmp_path):
     out = metric.evaluate(len(samples))
     for name, value in (('gray', (0., 0.)), ('mean', (3., -4.))):
         plain = ColorizationMetric()
-        plain.process(None, [dict(pred_ab=torch.tensor(value)[:, None, None]
-                                  .expand_as(t).clone(), gt_ab=t) for t in gts])
+        plain.process(None, [
+            dict(
+                pred_ab=torch.tensor(value)[:, None, None].expand_as(t).clone(),
+                gt_ab=t) for t in gts
+        ])
         ref = plain.evaluate(len(gts))
         for key in ('auc', 'auc_rebalanced', 'ab_l2', 'chroma_ratio'):
             assert out[f'color/{name}/{key}'] == pytest.approx(ref[f'color/{key}'])

@@ -17,24 +17,37 @@ def random_stats(n, seed):
     rng = np.random.default_rng(seed)
     stats = []
     for _ in range(n):
-        stats.append(dict(
-            neg_contrast=float(rng.uniform(0, 2)),
-            tgt_contrast=float(rng.uniform(0.5, 3)),
-            neg_peak=float(rng.normal()),
-            tgt_peak=float(rng.normal()),
-            pos_share=float(rng.uniform())))
+        stats.append(
+            dict(
+                neg_contrast=float(rng.uniform(0, 2)),
+                tgt_contrast=float(rng.uniform(0.5, 3)),
+                neg_peak=float(rng.normal()),
+                tgt_peak=float(rng.normal()),
+                pos_share=float(rng.uniform())))
     return stats
 
 
 def test_summary_by_hand():
     stats = [
-        dict(neg_contrast=1.0, tgt_contrast=4.0, neg_peak=2.0, tgt_peak=1.0,
-             pos_share=0.5),
-        dict(neg_contrast=0.0, tgt_contrast=2.0, neg_peak=0.0, tgt_peak=3.0,
-             pos_share=0.0),
+        dict(
+            neg_contrast=1.0,
+            tgt_contrast=4.0,
+            neg_peak=2.0,
+            tgt_peak=1.0,
+            pos_share=0.5),
+        dict(
+            neg_contrast=0.0,
+            tgt_contrast=2.0,
+            neg_peak=0.0,
+            tgt_peak=3.0,
+            pos_share=0.0),
         # multi-label sample without positives: target undefined
-        dict(neg_contrast=5.0, tgt_contrast=math.nan, neg_peak=9.0,
-             tgt_peak=math.nan, pos_share=1.0),
+        dict(
+            neg_contrast=5.0,
+            tgt_contrast=math.nan,
+            neg_peak=9.0,
+            tgt_peak=math.nan,
+            pos_share=1.0),
     ]
     out = summarize_negative_cam_stats(stats)
     assert out['peak_ratio'] == pytest.approx((1.0 + 0.0) / (4.0 + 2.0))
@@ -50,8 +63,8 @@ def test_summary_matches_loop():
     above = sum(s['neg_peak'] > s['tgt_peak'] for s in stats)
     assert out['peak_ratio'] == pytest.approx(num / den)
     assert out['peak_above_target'] == pytest.approx(100 * above / 50)
-    assert out['pos_pixel_share'] == pytest.approx(
-        100 * sum(s['pos_share'] for s in stats) / 50)
+    assert out['pos_pixel_share'] == pytest.approx(100 * sum(s['pos_share']
+                                                             for s in stats) / 50)
 
 
 def test_metric_through_evaluator():
@@ -69,8 +82,8 @@ def test_metric_through_evaluator():
 def test_metric_on_head_predictions():
     """The head's DataSamples (as dicts, like in the val loop) feed it."""
     torch.manual_seed(0)
-    head = MODELS.build(dict(type='HNCLinearClsHead', num_classes=6,
-                             in_channels=4, cam_stats_k=2))
+    head = MODELS.build(
+        dict(type='HNCLinearClsHead', num_classes=6, in_channels=4, cam_stats_k=2))
     labels = [i % 6 for i in range(5)]
     samples = [DataSample().set_gt_label(label) for label in labels]
     fmap = torch.randn(5, 4, 3, 3)
@@ -78,8 +91,7 @@ def test_metric_on_head_predictions():
     metric = METRICS.build(dict(type='NegativeCAMMetric', prefix='x'))
     metric.process(None, [p.to_dict() for p in preds])
     out = metric.evaluate(5)
-    assert set(out) == {'x/peak_ratio', 'x/peak_above_target',
-                        'x/pos_pixel_share'}
+    assert set(out) == {'x/peak_ratio', 'x/peak_above_target', 'x/pos_pixel_share'}
     # The same numbers from numpy CAMs: M_k = W_k . f + b_k at every position;
     # negatives are the 2 highest-scoring classes other than the label.
     weight = head.fc.weight.detach().double().numpy()
@@ -106,8 +118,6 @@ def test_metric_without_stats_names_the_fix():
 
 
 def test_stat_names_are_what_the_head_writes():
-    head = MODELS.build(dict(type='HNCLinearClsHead', num_classes=3,
-                             in_channels=2))
-    preds = head.predict((torch.randn(1, 2, 2, 2), ),
-                         [DataSample().set_gt_label(0)])
+    head = MODELS.build(dict(type='HNCLinearClsHead', num_classes=3, in_channels=2))
+    preds = head.predict((torch.randn(1, 2, 2, 2), ), [DataSample().set_gt_label(0)])
     assert set(preds[0].neg_cam_stats) == set(STAT_NAMES)

@@ -7,10 +7,12 @@ import colorssl  # noqa: F401
 
 def build(backbone=None, in_channels=32):
     backbone = backbone or dict(type='ColorizationNet', base_channels=8)
-    return MODELS.build(dict(
-        type='Colorization', backbone=backbone,
-        head=dict(type='ColorizationHead', in_channels=in_channels,
-                  prior='cifar10mini')))
+    return MODELS.build(
+        dict(
+            type='Colorization',
+            backbone=backbone,
+            head=dict(
+                type='ColorizationHead', in_channels=in_channels, prior='cifar10mini')))
 
 
 def images(n=2, size=32, gray=()):
@@ -23,8 +25,9 @@ def images(n=2, size=32, gray=()):
 
 def test_train_step_lowers_loss_and_counts_gray():
     model = build()
-    data = dict(inputs=list(images(3, gray=(1, ))),
-                data_samples=[DataSample() for _ in range(3)])
+    data = dict(
+        inputs=list(images(3, gray=(1, ))),
+        data_samples=[DataSample() for _ in range(3)])
     from mmengine.optim import OptimWrapper
     optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-3))
     first = model.train_step(data, optim)
@@ -44,8 +47,9 @@ def test_predict_and_colorize_shapes():
 
 
 def test_resnet_backbone_on_l_channel():
-    model = build(dict(type='ResNet', depth=18, in_channels=1, out_indices=(3, )),
-                  in_channels=512)
+    model = build(
+        dict(type='ResNet', depth=18, in_channels=1, out_indices=(3, )),
+        in_channels=512)
     data = dict(inputs=list(images(2)), data_samples=[DataSample() for _ in range(2)])
     losses = model(**model.data_preprocessor(data, True), mode='loss')
     assert torch.isfinite(losses['loss'])

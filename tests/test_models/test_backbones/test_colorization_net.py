@@ -76,13 +76,19 @@ def _reference_forward(model, x):
                 x = F.conv_transpose2d(x, conv.weight, conv.bias, stride=2, padding=1)
             else:
                 s = stride if j == n_convs - 1 else 1
-                x = F.conv2d(x, conv.weight, conv.bias, stride=s, padding=dil,
-                             dilation=dil)
+                x = F.conv2d(
+                    x, conv.weight, conv.bias, stride=s, padding=dil, dilation=dil)
             x = F.relu(x)
         if has_norm:
             bn = params[-1]
-            x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                             training=False, eps=bn.eps)
+            x = F.batch_norm(
+                x,
+                bn.running_mean,
+                bn.running_var,
+                bn.weight,
+                bn.bias,
+                training=False,
+                eps=bn.eps)
         feats.append(x)
     return feats
 
@@ -135,8 +141,10 @@ def test_layer_attributes_dilation_and_norm_placement():
 
 def test_state_dict_keys_are_readable():
     keys = ColorizationNet(base_channels=8).state_dict().keys()
-    for key in ['conv1.0.weight', 'conv1.2.bias', 'conv1.4.running_mean',
-                'conv5.6.weight', 'conv8.0.weight', 'conv8.4.bias']:
+    for key in [
+            'conv1.0.weight', 'conv1.2.bias', 'conv1.4.running_mean', 'conv5.6.weight',
+            'conv8.0.weight', 'conv8.4.bias'
+    ]:
         assert key in keys
     # Released-model BatchNorm (no learnable affine): only running statistics.
     plain = ColorizationNet(base_channels=8, norm_cfg=dict(type='BN', affine=False))
@@ -285,8 +293,11 @@ def test_init_weights_kaiming():
 
 def test_build_from_registry():
     model = MODELS.build(
-        dict(type='ColorizationNet', base_channels=8, out_indices=(2, 7),
-             frozen_stages=1))
+        dict(
+            type='ColorizationNet',
+            base_channels=8,
+            out_indices=(2, 7),
+            frozen_stages=1))
     assert isinstance(model, ColorizationNet)
     outs = model(torch.randn(1, 1, 32, 32))
     assert [o.shape for o in outs] == [(1, 32, 4, 4), (1, 32, 8, 8)]

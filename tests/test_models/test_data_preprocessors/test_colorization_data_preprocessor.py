@@ -17,8 +17,10 @@ def batch(seed=0):
 def test_l_input_ab_target_and_gray_flags():
     imgs = batch()
     pre = ColorizationDataPreprocessor()
-    out = pre(dict(inputs=[torch.from_numpy(i) for i in imgs],
-                   data_samples=[DataSample() for _ in imgs]))
+    out = pre(
+        dict(
+            inputs=[torch.from_numpy(i) for i in imgs],
+            data_samples=[DataSample() for _ in imgs]))
     ref = np.stack([rgb2lab(i.transpose(1, 2, 0) / 255.) for i in imgs])  # N,H,W,3
     assert out['inputs'].shape == (3, 1, 8, 6)
     np.testing.assert_allclose(out['inputs'][:, 0].numpy(), ref[..., 0] - 50, atol=2e-3)
@@ -30,8 +32,9 @@ def test_l_input_ab_target_and_gray_flags():
 def test_bgr_order_and_replicated_l():
     imgs = batch(1)
     rgb = ColorizationDataPreprocessor()(dict(inputs=torch.from_numpy(imgs)))
-    bgr = ColorizationDataPreprocessor(channel_order='bgr', replicate_l=3)(
-        dict(inputs=torch.from_numpy(imgs[:, ::-1].copy())))
+    bgr = ColorizationDataPreprocessor(
+        channel_order='bgr', replicate_l=3)(
+            dict(inputs=torch.from_numpy(imgs[:, ::-1].copy())))
     assert bgr['inputs'].shape == (3, 3, 8, 6)
     torch.testing.assert_close(bgr['inputs'][:, :1], rgb['inputs'])
     torch.testing.assert_close(bgr['inputs'][:, 2:], rgb['inputs'])
@@ -40,8 +43,11 @@ def test_bgr_order_and_replicated_l():
 def test_bad_input_is_explained():
     pre = ColorizationDataPreprocessor()
     with pytest.raises(ValueError, match='one size'):
-        pre(dict(inputs=[torch.zeros(3, 4, 4, dtype=torch.uint8),
-                         torch.zeros(3, 5, 4, dtype=torch.uint8)]))
+        pre(
+            dict(inputs=[
+                torch.zeros(3, 4, 4, dtype=torch.uint8),
+                torch.zeros(3, 5, 4, dtype=torch.uint8)
+            ]))
     with pytest.raises(ValueError, match=r'\(N, 3, H, W\)'):
         pre(dict(inputs=torch.zeros(2, 1, 4, 4, dtype=torch.uint8)))
     with pytest.raises(ValueError, match='channel_order'):

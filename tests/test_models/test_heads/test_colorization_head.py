@@ -49,7 +49,8 @@ def test_rebalancing_weights_rare_colours_more(tmp_path):
 def test_gray_samples_have_no_loss_gradient():
     head = ColorizationHead(in_channels=4, prior='cifar10mini')
     x = torch.randn(2, 4, 2, 2, requires_grad=True)
-    head.loss((x, ), in_gamut_ab(2, 8, 8), torch.tensor([True, False]))['loss'].backward()
+    head.loss((x, ), in_gamut_ab(2, 8, 8), torch.tensor([True,
+                                                         False]))['loss'].backward()
     assert x.grad[1].abs().sum() == 0 and x.grad[0].abs().sum() > 0
 
 
@@ -86,8 +87,8 @@ def test_gray_test_on_subsampled_target():
     ab[1, 1, 4, 4] = 30.  # image 1 also has colour on a sampled pixel
     feats = (torch.randn(2, 4, 2, 2, requires_grad=True), )
     full = ColorizationHead(in_channels=4, target_resize='nearest', prior=None)
-    target = ColorizationHead(in_channels=4, target_resize='nearest', prior=None,
-                              gray_test='target')
+    target = ColorizationHead(
+        in_channels=4, target_resize='nearest', prior=None, gray_test='target')
     out = target.loss(feats, ab, torch.tensor([True, True]))
     assert out['num_gray'].item() == 1
     out['loss'].backward()
@@ -105,7 +106,7 @@ def test_encode_targets_pixel_weight_is_nearest_bins_weight():
     assert pixel_weight.shape == (2, 5, 7)
     # Independent: the nearest bin by brute force, its class weight.
     bins = load_ab_bins('original313')
-    d2 = ((ab.permute(0, 2, 3, 1)[..., None, :] - bins) ** 2).sum(-1)
+    d2 = ((ab.permute(0, 2, 3, 1)[..., None, :] - bins)**2).sum(-1)
     nearest = d2.argmin(-1)
     assert torch.equal(idx[:, 0], nearest)
     torch.testing.assert_close(pixel_weight, head.class_weights[nearest])

@@ -49,11 +49,9 @@ def np_hnc_kd_loss_of_cams(cams, exclude, k):
     return np.mean(losses)
 
 
-def tiny_head(head_type='HNCLinearClsHead', num_classes=7, in_channels=5,
-              **kw):
+def tiny_head(head_type='HNCLinearClsHead', num_classes=7, in_channels=5, **kw):
     head = MODELS.build(
-        dict(type=head_type, num_classes=num_classes,
-             in_channels=in_channels, **kw))
+        dict(type=head_type, num_classes=num_classes, in_channels=in_channels, **kw))
     head.init_weights()
     with torch.no_grad():  # non-trivial weights and biases
         head.fc.weight.normal_(std=0.5)
@@ -73,10 +71,10 @@ def test_cam_mean_equals_logits():
     logits = head((fmap, ))
     cams = head.cams((fmap, ))
     assert cams.shape == (3, 7, 4, 6)
-    torch.testing.assert_close(cams.mean(dim=(2, 3)), logits, atol=1e-5,
-                               rtol=1e-5)
-    ref = np_cams(fmap.double().numpy(), head.fc.weight.detach().double().
-                  numpy(), head.fc.bias.detach().double().numpy())
+    torch.testing.assert_close(cams.mean(dim=(2, 3)), logits, atol=1e-5, rtol=1e-5)
+    ref = np_cams(fmap.double().numpy(),
+                  head.fc.weight.detach().double().numpy(),
+                  head.fc.bias.detach().double().numpy())
     np.testing.assert_allclose(cams.detach().numpy(), ref, atol=1e-5)
 
 
@@ -105,19 +103,25 @@ def test_vit_tokens_to_map():
 
 
 def test_vit_raw_and_featmap_heads_agree():
-    arch = dict(embed_dims=16, num_layers=1, num_heads=2,
-                feedforward_channels=32)
+    arch = dict(embed_dims=16, num_layers=1, num_heads=2, feedforward_channels=32)
     torch.manual_seed(2)
     models = {}
     for out_type in ('raw', 'featmap'):
         models[out_type] = MODELS.build(
-            dict(type='ImageClassifier',
-                 backbone=dict(type='VisionTransformer', arch=arch,
-                               img_size=32, patch_size=8, out_type=out_type),
-                 neck=None,
-                 head=dict(type='HNCLinearClsHead', num_classes=6,
-                           in_channels=16,
-                           hnc_loss=dict(type='HNCLoss', k=2))))
+            dict(
+                type='ImageClassifier',
+                backbone=dict(
+                    type='VisionTransformer',
+                    arch=arch,
+                    img_size=32,
+                    patch_size=8,
+                    out_type=out_type),
+                neck=None,
+                head=dict(
+                    type='HNCLinearClsHead',
+                    num_classes=6,
+                    in_channels=16,
+                    hnc_loss=dict(type='HNCLoss', k=2))))
     models['featmap'].load_state_dict(models['raw'].state_dict())
     x = torch.randn(2, 3, 32, 32)
     for m in models.values():
@@ -127,8 +131,7 @@ def test_vit_raw_and_featmap_heads_agree():
     feats = models['raw'].extract_feat(x)
     cams = models['raw'].head.cams(feats)
     assert cams.shape == (2, 6, 4, 4)
-    torch.testing.assert_close(cams.mean((2, 3)), out_raw, atol=1e-5,
-                               rtol=1e-5)
+    torch.testing.assert_close(cams.mean((2, 3)), out_raw, atol=1e-5, rtol=1e-5)
     models['raw'].train()
     losses = models['raw'].loss(x, labelled([0, 5]))
     cams = models['raw'].head.cams(models['raw'].extract_feat(x))
@@ -151,19 +154,21 @@ def test_pooled_feature_is_rejected():
                          ['HNCLinearClsHead', 'HNCMultiLabelLinearClsHead'])
 def test_k_checked_at_build(head_type):
     with pytest.raises(ValueError, match=r'model\.head\.hnc_loss\.k=7'):
-        MODELS.build(dict(type=head_type, num_classes=7, in_channels=5,
-                          hnc_loss=dict(type='HNCLoss', k=7)))
+        MODELS.build(
+            dict(
+                type=head_type,
+                num_classes=7,
+                in_channels=5,
+                hnc_loss=dict(type='HNCLoss', k=7)))
     with pytest.raises(ValueError, match='cam_stats_k'):
-        MODELS.build(dict(type=head_type, num_classes=7, in_channels=5,
-                          cam_stats_k=7))
+        MODELS.build(dict(type=head_type, num_classes=7, in_channels=5, cam_stats_k=7))
 
 
 def test_label_out_of_range_at_first_step():
     head = tiny_head(hnc_loss=dict(type='HNCLoss', k=2))
     with pytest.raises(ValueError, match=r'label 9 .*model\.head\.num_classes'):
         head.loss((torch.randn(2, 5, 3, 3), ), labelled([1, 9]))
-    ml = tiny_head('HNCMultiLabelLinearClsHead',
-                   hnc_loss=dict(type='HNCLoss', k=2))
+    ml = tiny_head('HNCMultiLabelLinearClsHead', hnc_loss=dict(type='HNCLoss', k=2))
     with pytest.raises(ValueError, match=r'model\.head\.num_classes'):
         ml.loss((torch.randn(2, 5, 3, 3), ), labelled([[1, 2], [8]]))
 
@@ -180,10 +185,8 @@ def test_single_label_loss_matches_numpy():
     ref = np_hnc_kd_loss(fmap.double().numpy(),
                          head.fc.weight.detach().double().numpy(),
                          head.fc.bias.detach().double().numpy(), exclude, 3)
-    np.testing.assert_allclose(losses['loss_hnc'].item(), 0.3 * ref,
-                               rtol=1e-5)
-    ce = torch.nn.functional.cross_entropy(head((fmap, )),
-                                           torch.tensor(labels))
+    np.testing.assert_allclose(losses['loss_hnc'].item(), 0.3 * ref, rtol=1e-5)
+    ce = torch.nn.functional.cross_entropy(head((fmap, )), torch.tensor(labels))
     torch.testing.assert_close(losses['loss'], ce)
     assert 0 <= losses['hnc_neg_pos_share'].item() <= 1
 
@@ -198,15 +201,14 @@ def test_soft_label_loss_excludes_mixed_classes():
     losses = head.loss((fmap, ), samples)
     ref = np_hnc_kd_loss(fmap.double().numpy(),
                          head.fc.weight.detach().double().numpy(),
-                         head.fc.bias.detach().double().numpy(), scores != 0,
-                         2)
+                         head.fc.bias.detach().double().numpy(), scores != 0, 2)
     np.testing.assert_allclose(losses['loss_hnc'].item(), ref, rtol=1e-5)
 
 
 def test_multi_label_loss_excludes_positives_and_difficult():
     torch.manual_seed(5)
-    head = tiny_head('HNCMultiLabelLinearClsHead',
-                     hnc_loss=dict(type='HNCLoss', k=2, mode='kd'))
+    head = tiny_head(
+        'HNCMultiLabelLinearClsHead', hnc_loss=dict(type='HNCLoss', k=2, mode='kd'))
     fmap = torch.randn(2, 5, 3, 3)
     samples = labelled([[0, 3], [6]])
     samples[1].set_metainfo(dict(gt_label_difficult=[1, 2]))
@@ -248,8 +250,8 @@ def test_only_selected_cams_are_built():
     receive HNC gradients."""
     torch.manual_seed(6)
     n, c, h, w, num_classes = 2, 8, 4, 4, 200
-    head = tiny_head(num_classes=num_classes, in_channels=c,
-                     hnc_loss=dict(type='HNCLoss', k=3))
+    head = tiny_head(
+        num_classes=num_classes, in_channels=c, hnc_loss=dict(type='HNCLoss', k=3))
     fmap = torch.randn(n, c, h, w)
     recorder = _LargestTensor()
     with recorder:
@@ -267,17 +269,19 @@ def test_only_selected_cams_are_built():
     np.testing.assert_array_equal(rows.numpy(), expected)
 
 
-@pytest.mark.parametrize('head_type, num_classes',
-                         [('HNCLinearClsHead', 10),
-                          ('HNCMultiLabelLinearClsHead', 6)])
+@pytest.mark.parametrize('head_type, num_classes', [('HNCLinearClsHead', 10),
+                                                    ('HNCMultiLabelLinearClsHead', 6)])
 def test_losses_of_a_zero_classifier(head_type, num_classes):
     """With ``fc`` all zero every logit and every CAM is 0: the cross-entropy is
     ln(K), the BCE K ln 2 (summed over classes, averaged over samples) and
     the kd term k ln(HW), its minimum (constant CAMs)."""
     k, h, w = 3, 4, 5
-    head = MODELS.build(dict(type=head_type, num_classes=num_classes,
-                             in_channels=6,
-                             hnc_loss=dict(type='HNCLoss', k=k)))
+    head = MODELS.build(
+        dict(
+            type=head_type,
+            num_classes=num_classes,
+            in_channels=6,
+            hnc_loss=dict(type='HNCLoss', k=k)))
     with torch.no_grad():
         head.fc.weight.zero_()
         head.fc.bias.zero_()
@@ -288,8 +292,7 @@ def test_losses_of_a_zero_classifier(head_type, num_classes):
     else:
         expected = num_classes * np.log(2)
     np.testing.assert_allclose(losses['loss'].item(), expected, rtol=1e-6)
-    np.testing.assert_allclose(losses['loss_hnc'].item(), k * np.log(h * w),
-                               rtol=1e-6)
+    np.testing.assert_allclose(losses['loss_hnc'].item(), k * np.log(h * w), rtol=1e-6)
 
 
 @pytest.mark.parametrize('mode', ['kd', 'mse'])
@@ -298,8 +301,7 @@ def test_two_halves_give_the_full_batch_gradient(mode):
     samples, then the mean of their gradients, equals one process at 2B (no
     per-batch quantity enters the HNC term)."""
     torch.manual_seed(9)
-    head = tiny_head(num_classes=9, hnc_loss=dict(type='HNCLoss', k=3,
-                                                  mode=mode))
+    head = tiny_head(num_classes=9, hnc_loss=dict(type='HNCLoss', k=3, mode=mode))
     fmap = torch.randn(6, 5, 3, 4)
     labels = [0, 3, 8, 3, 1, 5]
 
@@ -327,24 +329,29 @@ def test_predict_stores_stats_matching_numpy():
         negs = [c for c in np.argsort(-logits[i]) if c != label][:2]
         stats = preds[i].get(NEG_CAM_STATS_FIELD)
         contrast = [cams[i, c].max() - cams[i, c].mean() for c in negs]
-        np.testing.assert_allclose(stats['neg_contrast'], max(contrast),
-                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            stats['neg_contrast'], max(contrast), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(
             stats['tgt_contrast'],
-            cams[i, label].max() - cams[i, label].mean(), rtol=1e-4,
+            cams[i, label].max() - cams[i, label].mean(),
+            rtol=1e-4,
             atol=1e-5)
-        np.testing.assert_allclose(stats['neg_peak'],
-                                   max(cams[i, c].max() for c in negs),
-                                   rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(stats['tgt_peak'], cams[i, label].max(),
-                                   rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(
-            stats['pos_share'], np.mean([(cams[i, c] > 0).mean()
-                                         for c in negs]), atol=1e-6)
+            stats['neg_peak'],
+            max(cams[i, c].max() for c in negs),
+            rtol=1e-4,
+            atol=1e-5)
+        np.testing.assert_allclose(
+            stats['tgt_peak'], cams[i, label].max(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            stats['pos_share'],
+            np.mean([(cams[i, c] > 0).mean() for c in negs]),
+            atol=1e-6)
     # predictions themselves are the stock ones
     np.testing.assert_allclose(
         torch.stack([p.pred_score for p in preds]).detach().numpy(),
-        torch.softmax(head((fmap, )), 1).detach().numpy(), atol=1e-6)
+        torch.softmax(head((fmap, )), 1).detach().numpy(),
+        atol=1e-6)
     # without ground truth: plain predictions, no statistics
     bare = head.predict((fmap, ))
     assert NEG_CAM_STATS_FIELD not in bare[0]
@@ -353,34 +360,49 @@ def test_predict_stores_stats_matching_numpy():
 def test_negative_cam_stats_multi_label_nan_without_positives():
     fmap = torch.randn(2, 3, 2, 2)
     weight, bias = torch.randn(4, 3), torch.zeros(4)
-    positive = torch.tensor([[True, False, False, False],
-                             [False, False, False, False]])
-    stats = negative_cam_stats(fmap, weight, bias, torch.randn(2, 4),
-                               positive, positive, 2)
-    cams = np_cams(fmap.double().numpy(), weight.double().numpy(),
+    positive = torch.tensor([[True, False, False, False], [False, False, False, False]])
+    stats = negative_cam_stats(fmap, weight, bias, torch.randn(2, 4), positive,
+                               positive, 2)
+    cams = np_cams(fmap.double().numpy(),
+                   weight.double().numpy(),
                    bias.double().numpy())
-    np.testing.assert_allclose(stats['tgt_contrast'][0].item(),
-                               cams[0, 0].max() - cams[0, 0].mean(),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        stats['tgt_contrast'][0].item(),
+        cams[0, 0].max() - cams[0, 0].mean(),
+        rtol=1e-5,
+        atol=1e-6)
     assert np.isnan(stats['tgt_contrast'][1].item())
 
 
 # -------------------------------------------------------------- checkpoints
 def _pair(multi_label):
     stock_head = 'MultiLabelLinearClsHead' if multi_label else 'LinearClsHead'
-    hnc_head = ('HNCMultiLabelLinearClsHead'
-                if multi_label else 'HNCLinearClsHead')
-    backbone = dict(type='ResNet_CIFAR', depth=18, num_stages=2,
-                    strides=(1, 2), dilations=(1, 1), out_indices=(1, ),
-                    stem_channels=8, base_channels=8)
+    hnc_head = ('HNCMultiLabelLinearClsHead' if multi_label else 'HNCLinearClsHead')
+    backbone = dict(
+        type='ResNet_CIFAR',
+        depth=18,
+        num_stages=2,
+        strides=(1, 2),
+        dilations=(1, 1),
+        out_indices=(1, ),
+        stem_channels=8,
+        base_channels=8)
     stock = MODELS.build(
-        dict(type='ImageClassifier', backbone=backbone,
-             neck=dict(type='GlobalAveragePooling'),
-             head=dict(type=stock_head, num_classes=5, in_channels=16)))
+        dict(
+            type='ImageClassifier',
+            backbone=backbone,
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type=stock_head, num_classes=5, in_channels=16)))
     hnc = MODELS.build(
-        dict(type='ImageClassifier', backbone=backbone, neck=None,
-             head=dict(type=hnc_head, num_classes=5, in_channels=16,
-                       hnc_loss=dict(type='HNCLoss', k=2))))
+        dict(
+            type='ImageClassifier',
+            backbone=backbone,
+            neck=None,
+            head=dict(
+                type=hnc_head,
+                num_classes=5,
+                in_channels=16,
+                hnc_loss=dict(type='HNCLoss', k=2))))
     return stock, hnc
 
 

@@ -28,8 +28,8 @@ def np_mse_per_sample(cams, valid, alpha):
     n, k = cams.shape[:2]
     out = np.zeros(n)
     for i in range(n):
-        terms = [((cams[i, j].astype(np.float64) - alpha)**2).mean()
-                 for j in range(k) if valid[i, j]]
+        terms = [((cams[i, j].astype(np.float64) - alpha)**2).mean() for j in range(k)
+                 if valid[i, j]]
         out[i] = np.mean(terms) if terms else 0.0
     return out
 
@@ -42,11 +42,18 @@ def test_kd_matches_numpy(temperature):
     valid = np.ones((4, 3), bool)
     valid[2, 1:] = False
     ref = np_kd_per_sample(cams, valid, temperature)
-    out = hnc_loss(torch.from_numpy(cams), torch.from_numpy(valid),
-                   mode='kd', temperature=temperature, reduction='none')
+    out = hnc_loss(
+        torch.from_numpy(cams),
+        torch.from_numpy(valid),
+        mode='kd',
+        temperature=temperature,
+        reduction='none')
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
-    mean = hnc_loss(torch.from_numpy(cams), torch.from_numpy(valid),
-                    mode='kd', temperature=temperature)
+    mean = hnc_loss(
+        torch.from_numpy(cams),
+        torch.from_numpy(valid),
+        mode='kd',
+        temperature=temperature)
     np.testing.assert_allclose(mean.item(), ref.mean(), rtol=1e-5)
 
 
@@ -58,8 +65,12 @@ def test_mse_matches_numpy(alpha):
     valid[0, 3] = False
     valid[1, :] = False  # a sample without negatives contributes 0
     ref = np_mse_per_sample(cams, valid, alpha)
-    out = hnc_loss(torch.from_numpy(cams), torch.from_numpy(valid),
-                   mode='mse', alpha=alpha, reduction='none')
+    out = hnc_loss(
+        torch.from_numpy(cams),
+        torch.from_numpy(valid),
+        mode='mse',
+        alpha=alpha,
+        reduction='none')
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-6)
 
 
@@ -84,10 +95,10 @@ def test_reductions_weight_avg_factor():
     torch.testing.assert_close(
         hnc_loss(cams, weight=w, reduction='mean'), (per * w).mean())
     torch.testing.assert_close(
-        hnc_loss(cams, avg_factor=2.0, reduction='mean'), per.sum() / 2.0)
+        hnc_loss(cams, avg_factor=2.0, reduction='mean'),
+        per.sum() / 2.0)
     # (N, k, P) input is the same as (N, k, H, W)
-    torch.testing.assert_close(
-        hnc_loss(cams.flatten(2), reduction='none'), per)
+    torch.testing.assert_close(hnc_loss(cams.flatten(2), reduction='none'), per)
 
 
 def test_module_weight_and_override():
@@ -105,8 +116,7 @@ def test_module_gradient_pushes_towards_homogeneous():
         grad, = torch.autograd.grad(loss, cams)
         # one gradient step lowers the spatial spread of every CAM
         stepped = cams.detach() - 0.1 * grad
-        assert (stepped.flatten(2).std(-1) <
-                cams.detach().flatten(2).std(-1)).all()
+        assert (stepped.flatten(2).std(-1) < cams.detach().flatten(2).std(-1)).all()
 
 
 @pytest.mark.parametrize('kwargs, key', [

@@ -37,7 +37,8 @@ def test_matches_dense_numpy_reference():
     mask = torch.tensor([True, False, True])
     got = multinomial_color_loss(logits, idx, weight, pixel_weight, mask)
     ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
-                          pixel_weight.numpy(), mask.numpy().astype(float))
+                          pixel_weight.numpy(),
+                          mask.numpy().astype(float))
     assert got.item() == pytest.approx(ref, rel=1e-5)
 
 
@@ -45,7 +46,8 @@ def test_soft_target_nll_on_log_probs_in_either_layout():
     logits, idx, weight, pixel_weight = random_inputs(seed=4)
     mask = torch.tensor([True, True, False])
     ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
-                          pixel_weight.numpy(), mask.numpy().astype(float))
+                          pixel_weight.numpy(),
+                          mask.numpy().astype(float))
     log_prob = torch.log_softmax(logits, dim=1)
     nchw_view = log_prob.permute(0, 2, 3, 1)  # bins last, NCHW memory
     channels_last = nchw_view.contiguous()
@@ -75,7 +77,8 @@ def test_memory_layouts_give_the_same_loss_and_gradient():
     torch.testing.assert_close(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1])
     ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
-                          pixel_weight.numpy(), mask.numpy().astype(float))
+                          pixel_weight.numpy(),
+                          mask.numpy().astype(float))
     assert results[1][0].item() == pytest.approx(ref, rel=1e-5)
 
 
@@ -116,18 +119,17 @@ def test_avg_factor_replaces_the_local_count():
     logits, idx, weight, pw = random_inputs()
     mask = torch.tensor([True, False, True])
     kept = 2 * 4 * 5
-    ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(),
-                          pw.numpy(), mask.numpy().astype(float))
+    ref = numpy_reference(logits.numpy(), idx.numpy(), weight.numpy(), pw.numpy(),
+                          mask.numpy().astype(float))
     local = multinomial_color_loss(logits, idx, weight, pw, mask)
     assert local.item() == pytest.approx(ref, rel=1e-6)
     # The local count as avg_factor gives the same loss; a global count
     # divides the same weighted sum.
     for factor in (kept, float(kept), torch.tensor(kept)):
-        same = multinomial_color_loss(logits, idx, weight, pw, mask,
-                                      avg_factor=factor)
+        same = multinomial_color_loss(logits, idx, weight, pw, mask, avg_factor=factor)
         assert same.item() == pytest.approx(ref, rel=1e-6)
-    half = MultinomialColorLoss()(logits, idx, weight, pw, mask,
-                                  avg_factor=torch.tensor(2.0 * kept))
+    half = MultinomialColorLoss()(
+        logits, idx, weight, pw, mask, avg_factor=torch.tensor(2.0 * kept))
     assert half.item() == pytest.approx(ref / 2, rel=1e-6)
 
 
@@ -141,11 +143,12 @@ def test_two_halves_with_a_global_avg_factor_equal_the_whole_batch():
     whole = multinomial_color_loss(logits, idx, weight, pw, mask)
     (grad_whole, ) = torch.autograd.grad(whole, logits)
     total_kept = int(mask.sum()) * 4 * 5
-    parts = [multinomial_color_loss(logits[s], idx[s], weight[s], pw[s],
-                                    mask[s], avg_factor=total_kept)
-             for s in (slice(0, 2), slice(2, 4))]
-    assert (parts[0] + parts[1]).item() == pytest.approx(whole.item(),
-                                                         rel=1e-6)
+    parts = [
+        multinomial_color_loss(
+            logits[s], idx[s], weight[s], pw[s], mask[s], avg_factor=total_kept)
+        for s in (slice(0, 2), slice(2, 4))
+    ]
+    assert (parts[0] + parts[1]).item() == pytest.approx(whole.item(), rel=1e-6)
     (grad_parts, ) = torch.autograd.grad(parts[0] + parts[1], logits)
     torch.testing.assert_close(grad_parts, grad_whole)
     # Nothing kept anywhere: avg_factor 0 gives 0, not nan.
@@ -162,8 +165,8 @@ def test_half_logits_are_computed_in_float32(dtype):
     low = (logits * 8).to(dtype)
     loss = multinomial_color_loss(low, idx, weight.float(), pw.float())
     assert loss.dtype == torch.float32
-    ref = numpy_reference(low.double().numpy(), idx.numpy(), weight.numpy(),
-                          pw.numpy(), np.ones(3))
+    ref = numpy_reference(low.double().numpy(), idx.numpy(), weight.numpy(), pw.numpy(),
+                          np.ones(3))
     assert loss.item() == pytest.approx(ref, rel=1e-5)
     low.requires_grad_(True)
     multinomial_color_loss(low, idx, weight.float(), pw.float()).backward()
@@ -178,5 +181,4 @@ def test_gradient_matches_the_closed_form():
     target = torch.zeros_like(logits).scatter_add_(1, idx, weight)
     ref = (torch.softmax(logits, 1) - target) * pw[:, None] / pw.numel()
     # (float32 log-softmax: float32 rounding)
-    torch.testing.assert_close(logits.grad, ref.detach(), rtol=1e-5,
-                               atol=1e-8)
+    torch.testing.assert_close(logits.grad, ref.detach(), rtol=1e-5, atol=1e-8)

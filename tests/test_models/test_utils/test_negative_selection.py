@@ -36,8 +36,7 @@ def test_select_negatives_soft_labels():
     # when the model scores them highest.
     scores = torch.tensor([[9.0, 8.0, 1.0, 3.0, 2.0, 0.0],
                            [0.0, 1.0, 9.0, 2.0, 8.0, 3.0]])
-    target = torch.tensor([[0.7, 0.3, 0, 0, 0, 0],
-                           [0, 0, 0.4, 0, 0.6, 0]])
+    target = torch.tensor([[0.7, 0.3, 0, 0, 0, 0], [0, 0, 0.4, 0, 0.6, 0]])
     mask = positive_mask(target, 6)
     idx, valid = select_negatives(scores, mask, 2)
     assert valid.all()
@@ -69,5 +68,4 @@ def test_positive_mask_errors():
     with pytest.raises(ValueError, match='5 classes'):
         positive_mask(torch.zeros(2, 5), 10)
     with pytest.raises(ValueError, match='k=10'):
-        select_negatives(torch.zeros(2, 10), torch.zeros(2, 10, dtype=bool),
-                         10)
+        select_negatives(torch.zeros(2, 10), torch.zeros(2, 10, dtype=bool), 10)
