@@ -1,24 +1,10 @@
-"""Real photos from ../shared/data for the colour tests (skipped when the folder
-is absent, failed when CI=true)."""
-import os
+"""Real photos from ../shared/data for the colour tests (the ``shared_data`` fixture
+of tests/conftest.py: skipped when the folder is absent, failed when CI=true)."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-SHARED = Path(__file__).resolve().parents[3] / 'shared' / 'data'
-IN_CI = os.environ.get('CI', '').lower() == 'true'
-
-
-def _need_shared(sub: str) -> Path:
-    path = SHARED / sub
-    if not path.is_dir():
-        msg = f'real data {path} is absent'
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 def _read(path: Path) -> np.ndarray:
@@ -28,7 +14,7 @@ def _read(path: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope='session')
-def photos() -> dict:
+def photos(shared_data) -> dict:
     """uint8 RGB batches of real photos, (N, 3, H, W).
 
     Returns:
@@ -38,8 +24,8 @@ def photos() -> dict:
         threads, the split then falls inside a vector, see
         tests/test_color/test_determinism.py).
     """
-    cifar = _need_shared('cifar10-mini') / 'train'
-    camvid = _need_shared('camvid-mini') / 'img_dir' / 'train'
+    cifar = shared_data('cifar10-mini') / 'train'
+    camvid = shared_data('camvid-mini') / 'img_dir' / 'train'
     small = [
         _read(p) for cls in sorted(cifar.iterdir())[:8]
         for p in sorted(cls.glob('*.jpg'))[:3]

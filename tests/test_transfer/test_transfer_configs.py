@@ -8,7 +8,6 @@ when it is absent, failed when CI=true). mmdet and mmseg configs need those pack
 (the full environment of tools/setup_env.sh); without them they are skipped (failed
 when CI=true).
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -23,27 +22,6 @@ from PIL import Image
 from transfer_helpers import REPO_ROOT
 
 BENCH = REPO_ROOT / 'configs' / 'benchmarks'
-SHARED = REPO_ROOT.parent / 'shared' / 'data'
-IN_CI = os.environ.get('CI', '').lower() == 'true'
-
-
-def need_package(name):
-    if importlib.util.find_spec(name) is None:
-        msg = (f'{name} is not installed (the full environment of tools/setup_env.sh '
-               'has it)')
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
-def need_shared(sub):
-    path = SHARED / sub
-    if not path.is_dir():
-        msg = f'real data {path} is absent'
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return str(path)
 
 
 # ----------------------------------------------------------------------------------
@@ -247,8 +225,8 @@ CIFAR_SHRINK = [
      True),
     ('colornet-c16_random-init_1xb64-linear-multilayer-6e_cifar10mini.py', False),
 ])
-def test_cifar10mini_probes(config, pretrained, ckpts, tmp_path):
-    need_shared('cifar10-mini')
+def test_cifar10mini_probes(config, pretrained, ckpts, tmp_path, shared_data):
+    shared_data('cifar10-mini')
     options = [*loader_options('train_dataloader', 'val_dataloader'), *CIFAR_SHRINK]
     if pretrained:
         options.append(f"model.backbone.init_cfg.checkpoint={ckpts('colornet-c16')}")
@@ -296,7 +274,7 @@ def tiny_voc0712(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def tiny_coco(tmp_path_factory):
+def tiny_coco(tmp_path_factory, need_package):
     need_package('mmdet')
     from mmdet.datasets import CocoDataset
     root = tmp_path_factory.mktemp('coco')
@@ -363,7 +341,7 @@ RCNN_SHRINK = [
 ]
 
 
-def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path):
+def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path, need_package):
     need_package('mmdet')
     ckpt = ckpts('r50')
     options = [
@@ -389,7 +367,7 @@ def test_faster_rcnn_c4_voc0712(tiny_voc0712, ckpts, tmp_path):
     assert 'pascal_voc/mAP' in out
 
 
-def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
+def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path, need_package):
     need_package('mmdet')
     options = [
         f"model.backbone.init_cfg.checkpoint={ckpts('r50')}",
@@ -417,7 +395,7 @@ def test_mask_rcnn_fpn_coco(tiny_coco, ckpts, tmp_path):
     ('fcn_r50-d8_colorization-pre_4xb4-20k_voc12aug-512x512.py', 'r50'),
     ('fcn_colornet_colorization-pre_4xb4-20k_voc12aug-512x512.py', 'colornet'),
 ])
-def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
+def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path, need_package):
     need_package('mmseg')
     options = [
         f'model.backbone.init_cfg.checkpoint={ckpts(ckpt)}',
@@ -445,9 +423,10 @@ def test_fcn_voc12aug(config, ckpt, tiny_voc12aug, ckpts, tmp_path):
     ('faster-rcnn_r18-w32_fpn_colorization-pre_1xb2-0.8k_raccoon.py', True),
     ('faster-rcnn_r18-w32_fpn_random-init_1xb2-0.8k_raccoon.py', False),
 ])
-def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
+def test_raccoon_detection(config, pretrained, ckpts, tmp_path, need_package,
+                           shared_data):
     need_package('mmdet')
-    need_shared('raccoon-voc')
+    shared_data('raccoon-voc')
     options = [
         *loader_options('train_dataloader', 'val_dataloader', batch_size=2),
         *ITER_SHRINK, *RCNN_SHRINK, 'train_dataloader.dataset.indices=2',
@@ -465,9 +444,10 @@ def test_raccoon_detection(config, pretrained, ckpts, tmp_path):
     ('fcn_r18-w32-d16_colorization-pre_1xb4-0.8k_camvidmini-192x192.py', True),
     ('fcn_r18-w32-d16_random-init_1xb4-0.8k_camvidmini-192x192.py', False),
 ])
-def test_camvid_segmentation(config, pretrained, ckpts, tmp_path):
+def test_camvid_segmentation(config, pretrained, ckpts, tmp_path, need_package,
+                             shared_data):
     need_package('mmseg')
-    need_shared('camvid-mini')
+    shared_data('camvid-mini')
     options = [
         *loader_options('train_dataloader', 'val_dataloader', batch_size=2),
         *ITER_SHRINK, 'train_dataloader.dataset.indices=2',
@@ -481,10 +461,11 @@ def test_camvid_segmentation(config, pretrained, ckpts, tmp_path):
     assert 'mIoU' in out
 
 
-def test_converted_checkpoint_with_stock_pretrained_and_check_hook(ckpts, tmp_path):
+def test_converted_checkpoint_with_stock_pretrained_and_check_hook(
+        ckpts, tmp_path, shared_data):
     """The converter's output through mmengine's own ``type='Pretrained'`` init, with
     ``PretrainedCheckHook`` failing the run when the backbone cannot take it."""
-    need_shared('cifar10-mini')
+    shared_data('cifar10-mini')
     from transfer_helpers import load_converter
     converted = str(tmp_path / 'c16_gray.pth')
     assert load_converter().main([

@@ -1,0 +1,47 @@
+"""Fixtures every test folder shares: what a test needs from outside the repository.
+
+Real datasets for development live in ``../shared/data`` beside the repository root
+(see docs/development.md); users of the package do not have them. A test that needs
+them, or an optional package (mmdet, mmseg), is skipped when they are absent, and
+fails instead under ``CI=true``, where the environment must be complete.
+"""
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+
+
+def _absent(msg: str) -> None:
+    if IN_CI:
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope='session')
+def shared_data():
+    """``need(sub) -> Path``: the folder ``../shared/data/<sub>`` (e.g.
+    ``'cifar10-mini'``), or skip / fail (CI) when it is absent."""
+
+    def need(sub: str) -> Path:
+        path = SHARED_DATA / sub
+        if not path.is_dir():
+            _absent(f'real data {path} is absent')
+        return path
+
+    return need
+
+
+@pytest.fixture(scope='session')
+def need_package():
+    """``need(module)``: skip / fail (CI) unless ``module`` can be imported."""
+
+    def need(module: str) -> None:
+        if importlib.util.find_spec(module) is None:
+            _absent(f'{module} is not installed (the full environment of '
+                    'tools/setup_env.sh has it)')
+
+    return need
