@@ -12,8 +12,8 @@ import os.path as osp
 import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
 from colorssl.utils.checkpoint_check import checkpoint_problem
 from colorssl.utils.config_checks import (add_common_args, apply_common_args,
-                                          build_runner, load_config,
-                                          registry_errors_named)
+                                          build_runner, check_color_prior_hook,
+                                          load_config, registry_errors_named)
 from colorssl.utils.malloc_tuning import tune_malloc
 
 
@@ -95,6 +95,7 @@ def main():
     tune_malloc()  # see colorssl/utils/malloc_tuning.py; COLORSSL_MALLOC_TUNING=0 skips
     cfg = load_config(args.config, args.cfg_options)
     cfg = merge_args(cfg, args)
+    check_color_prior_hook(cfg, args.config)
     runner = build_runner(cfg, args.config)
     with registry_errors_named(args.config):
         runner.train()

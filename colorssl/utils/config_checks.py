@@ -83,6 +83,52 @@ def check_custom_imports(cfg: Config, filename: str) -> None:
             f'Add this line to the config:\n    {CUSTOM_IMPORTS_HINT}')
 
 
+def _find_dicts(node, key: str, path: str = 'cfg'):
+    """Yield ``(path, dict)`` for every dict in a (nested) config whose ``type``
+    names ``key`` (with or without a scope prefix)."""
+    if isinstance(node, dict):
+        t = node.get('type')
+        if isinstance(t, str) and t.split('.')[-1] == key:
+            yield path, node
+        for name, value in node.items():
+            yield from _find_dicts(value, key, f'{path}.{name}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _find_dicts(value, key, f'{path}[{i}]')
+
+
+def check_color_prior_hook(cfg: Config, filename: str) -> None:
+    """Fail before training when a ``ColorizationHead`` estimates its prior
+    (``prior='auto'``, the head's default) but ``custom_hooks`` has no
+    ``ColorPriorHook`` to estimate it.
+
+    Without this check (stock tools) the head fails at the first loss, before any
+    update, with the same advice.
+    """
+    model = cfg.get('model')
+    if not isinstance(model, dict):
+        return
+    tree = model.to_dict() if hasattr(model, 'to_dict') else model
+    auto = [
+        path[len('cfg.'):] for path, head in _find_dicts(tree, 'ColorizationHead')
+        if head.get('prior', 'auto') == 'auto'
+    ]
+    if not auto:
+        return
+    hooks = cfg.get('custom_hooks') or []
+    if any(
+            isinstance(h, dict)
+            and str(h.get('type', '')).split('.')[-1] == 'ColorPriorHook'
+            for h in hooks):
+        return
+    raise ValueError(
+        f"{filename}: model.{auto[0]}.prior is 'auto' (the head's default) but "
+        "custom_hooks has no dict(type='ColorPriorHook') to estimate the colour "
+        'prior from the training data. Add it to custom_hooks (the colorization '
+        "runtime config has it; a config that sets custom_hooks replaces that list), "
+        'or set model.head.prior to a prior file or None')
+
+
 #: Optional OpenMMLab packages: import name -> (pip distribution, colorssl extra).
 OPTIONAL_PACKAGES = {
     'mmdet': ('mmdet', 'det'),
@@ -251,6 +297,6 @@ def apply_common_args(cfg: Config, args) -> Config:
 __all__: List[str] = [
     'CUSTOM_IMPORTS_HINT', 'OPTIONAL_PACKAGES', 'is_available', 'missing_extra_error',
     'check_extras', 'read_config', 'colorssl_type_names', 'check_custom_imports',
-    'load_config', 'explain_registry_error', 'build_runner', 'registry_errors_named',
-    'add_common_args', 'apply_common_args'
+    'check_color_prior_hook', 'load_config', 'explain_registry_error', 'build_runner',
+    'registry_errors_named', 'add_common_args', 'apply_common_args'
 ]

@@ -122,7 +122,7 @@ def test_auto_prior_goes_to_log_cache_and_checkpoint(auto_run):
     assert cache['meta']['num_images_used'] == 16
     state = torch.load(
         auto_run['work'] / 'iter_4.pth', map_location='cpu',
-        weights_only=False)['state_dict']
+        weights_only=True)['state_dict']
     torch.testing.assert_close(
         state['head.prior'].double(),
         cache['prior'] / cache['prior'].sum(),
@@ -151,6 +151,27 @@ def test_checkpoint_alone_serves_colorize_and_test(auto_run, tmp_path):
     ],
                cwd=str(tmp_path))
     assert 'color/auc_rebalanced' in proc.stdout + proc.stderr
+
+
+def test_auto_prior_without_its_hook_fails_before_training(auto_run, tmp_path):
+    config = tmp_path / 'no_prior_hook.py'
+    config.write_text(f"_base_ = [{auto_run['config']!r}]\ncustom_hooks = []\n")
+    work = tmp_path / 'work'
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py',
+        str(config), '--work-dir',
+        str(work), '--cfg-options',
+        f'train_dataloader.dataset.data_root={auto_run["images"]}'
+    ],
+                          cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ValueError: {config}: model.head.prior is 'auto'"), last
+    assert not work.exists()  # refused before the runner made its work dir
 
 
 def test_resume_reads_the_cached_prior(auto_run):

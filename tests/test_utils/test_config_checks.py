@@ -143,3 +143,46 @@ def test_check_extras_ignores_mmpretrain_configs(monkeypatch):
     config_checks.check_extras(
         Config(dict(default_scope='mmpretrain', model=dict(type='mmpretrain.ResNet'))),
         'cfg.py')
+
+
+def _colorization(head=None, hooks=None):
+    cfg = dict(
+        model=dict(
+            type='Colorization',
+            backbone=dict(type='ColorizationNet'),
+            head=dict(type='ColorizationHead', in_channels=64, **(head or {}))))
+    if hooks is not None:
+        cfg['custom_hooks'] = hooks
+    return Config(cfg)
+
+
+@pytest.mark.parametrize(
+    'head, hooks',
+    [
+        ({}, None),  # prior left at the head's default, 'auto'
+        (dict(prior='auto'), []),
+        (dict(prior='auto'), [dict(type='ColorizationVisualizationHook')]),
+    ])
+def test_auto_prior_without_prior_hook_is_refused(head, hooks):
+    with pytest.raises(ValueError) as info:
+        config_checks.check_color_prior_hook(_colorization(head, hooks), 'my_cfg.py')
+    message = str(info.value)
+    assert message.startswith("my_cfg.py: model.head.prior is 'auto'"), message
+    assert "dict(type='ColorPriorHook')" in message
+
+
+@pytest.mark.parametrize('head, hooks', [
+    (dict(prior='auto'), [dict(type='ColorPriorHook')]),
+    (dict(prior='auto'), [dict(type='colorssl.ColorPriorHook', seed=1)]),
+    (dict(prior=None), None),
+    (dict(prior='work_dirs/x/color_prior.npz'), []),
+])
+def test_prior_hook_check_passes(head, hooks):
+    config_checks.check_color_prior_hook(_colorization(head, hooks), 'my_cfg.py')
+
+
+def test_prior_hook_check_ignores_classifiers():
+    config_checks.check_color_prior_hook(
+        Config(
+            dict(model=dict(type='ImageClassifier', head=dict(type='LinearClsHead')))),
+        'cfg.py')

@@ -75,8 +75,10 @@ class ColorizationHead(BaseModule):
     :meth:`set_prior`. The prior lives in persistent buffers (``prior`` (Q,),
     ``prior_mean_ab`` (2,), ``prior_num_images`` ()), so checkpoints carry it: testing,
     colorizing and resuming need no training data; transfer reads only
-    ``backbone.*`` keys and ignores them. Training with ``prior='auto'`` and no
-    estimated prior fails at the first loss with a message naming the hook.
+    ``backbone.*`` keys and ignores them. A config with ``prior='auto'`` and no
+    ``ColorPriorHook`` is refused by ``tools/train.py`` before anything is built
+    (:func:`colorssl.utils.config_checks.check_color_prior_hook`); under a stock
+    tool it fails at the first loss, before any update, with the same advice.
 
     **Distributed training**: the loss is the weighted sum over kept pixels divided by
     the *global* number of kept pixels over ranks divided by the world size
