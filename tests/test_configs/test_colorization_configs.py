@@ -7,6 +7,8 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from colorssl.utils.config_checks import check_color_prior_hook
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PRETRAIN = sorted(glob.glob(osp.join(ROOT, 'configs', 'colorization', '*.py')))
 
@@ -24,6 +26,19 @@ def test_prior_is_estimated_or_absent_and_the_hook_is_there(path):
     assert prior in ('auto', None), f'{path}: model.head.prior={prior!r}'
     if prior == 'auto':
         assert 'ColorPriorHook' in hook_types(cfg), path
+    check_color_prior_hook(cfg, path)  # what tools/train.py checks
+
+
+@pytest.mark.parametrize('path', PRETRAIN, ids=osp.basename)
+def test_mean_baseline_has_a_mean(path):
+    """A 'mean' baseline takes the training mean from the model's prior, or from
+    an explicit mean_ab when the model has none."""
+    cfg = Config.fromfile(path)
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(key) or {}
+        if 'mean' in evaluator.get('baselines', ()):
+            assert (evaluator.get('mean_ab') is not None
+                    or cfg.model.head.get('prior', 'auto') is not None), (path, key)
 
 
 def test_released_recipe_config():

@@ -147,10 +147,14 @@ def test_checkpoint_alone_serves_colorize_and_test(auto_run, tmp_path):
     proc = run([
         osp.join(ROOT, 'tools', 'test.py'), auto_run['config'], ckpt, '--work-dir',
         str(tmp_path / 'test'), '--cfg-options',
-        f'test_dataloader.dataset.data_root={auto_run["images"]}'
+        f'test_dataloader.dataset.data_root={auto_run["images"]}',
+        'test_evaluator.baselines=[gray,mean]'
     ],
                cwd=str(tmp_path))
-    assert 'color/auc_rebalanced' in proc.stdout + proc.stderr
+    output = proc.stdout + proc.stderr
+    assert 'color/auc_rebalanced' in output
+    # the 'mean' baseline takes the training mean from the checkpoint's prior
+    assert 'color/mean/auc' in output and 'color/gray/auc' in output
 
 
 def test_auto_prior_without_its_hook_fails_before_training(auto_run, tmp_path):

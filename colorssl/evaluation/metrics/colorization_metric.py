@@ -58,7 +58,10 @@ class ColorizationMetric(BaseMetric):
     - ``'mean'``: ab = the training set's mean ab everywhere, from ``mean_ab``: a
       pair ``(a, b)`` or a prior file (``tools/compute_color_prior.py`` or the
       ``color_prior.npz`` that ``prior='auto'`` leaves in the work dir record the
-      exact pixel mean; older files give the prior-weighted bin centre).
+      exact pixel mean; older files give the prior-weighted bin centre). With
+      ``mean_ab=None`` the mean comes with the predictions (``train_mean_ab``,
+      which :class:`Colorization` sets from its head's colour prior, so from the
+      checkpoint); a model without a prior then needs ``mean_ab``.
 
     Grayscale images (``is_gray``) are skipped and counted in ``num_gray_skipped``.
 
@@ -69,7 +72,8 @@ class ColorizationMetric(BaseMetric):
         prior (str, optional): Prior .npz file for the weights of
             ``auc_rebalanced``; None: the evaluation set's own. Defaults to None.
         baselines (Sequence[str]): Any of ``'gray'``, ``'mean'``. Defaults to ().
-        mean_ab (tuple | str, optional): For the ``'mean'`` baseline, see above.
+        mean_ab (tuple | str, optional): For the ``'mean'`` baseline, see above;
+            None: the model's. Defaults to None.
         collect_device (str): Device to collect results across ranks.
         prefix (str, optional): Metric name prefix. Defaults to ``'color'``.
     """
@@ -90,10 +94,6 @@ class ColorizationMetric(BaseMetric):
         if unknown:
             raise ValueError(f'ColorizationMetric baselines must be among {BASELINES}, '
                              f'got {unknown}')
-        if 'mean' in baselines and mean_ab is None:
-            raise ValueError("ColorizationMetric baselines=('mean', ...) needs "
-                             "mean_ab: the training set's mean (a, b) or a prior "
-                             'file')
         self.max_thresh = int(max_thresh)
         self.thresholds = torch.arange(0, self.max_thresh + 1, dtype=torch.float32)
         self.bins = load_ab_bins(bins)
@@ -127,13 +127,23 @@ class ColorizationMetric(BaseMetric):
             gt_bin.flatten() * (self.max_thresh + 2) + level, return_counts=True)
         return stats, torch.stack([codes, counts]).int()
 
-    def _predictions(self, pred: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def _predictions(self, pred: torch.Tensor, sample: dict) -> Dict[str, torch.Tensor]:
         out = {'': pred}
         for name in self.baselines:
             if name == 'gray':
                 out[name] = torch.zeros_like(pred)
-            else:
-                out[name] = self.mean_ab.to(pred)[:, None, None].expand_as(pred)
+                continue
+            mean_ab = self.mean_ab
+            if mean_ab is None:
+                mean_ab = sample.get('train_mean_ab')
+                if mean_ab is None:
+                    raise ValueError(
+                        "ColorizationMetric baselines=('mean', ...): the model has "
+                        'no colour prior to take the training mean ab from '
+                        '(model.head.prior=None); set mean_ab of the evaluator '
+                        '(val_evaluator.mean_ab / test_evaluator.mean_ab) to the '
+                        "training set's mean (a, b) or a prior file")
+            out[name] = mean_ab.float().cpu()[:, None, None].expand_as(pred)
         return out
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
@@ -148,7 +158,7 @@ class ColorizationMetric(BaseMetric):
                                  f'{tuple(gt.shape)} differ')
             gt_bin = nearest_bin(gt[None], self.bins)[0]
             record = dict(gray=False, hists={})
-            for name, p in self._predictions(pred).items():
+            for name, p in self._predictions(pred, sample).items():
                 stats, hist = self._image_stats(p, gt, gt_bin)
                 record.update({
                     (f'{name}/{k}' if name else k): v

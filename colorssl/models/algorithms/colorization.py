@@ -19,7 +19,9 @@ class Colorization(BaseSelfSupervisor):
     full-resolution test, or by the head's when ``model.head.gray_test='target'``).
 
     Modes of :meth:`forward`: ``'tensor'`` (backbone/neck features), ``'loss'``,
-    ``'predict'`` (data samples with ``pred_ab`` (2, H, W) and ``gt_ab``).
+    ``'predict'`` (data samples with ``pred_ab`` (2, H, W) and ``gt_ab``, and
+    ``train_mean_ab`` (2,), the training images' mean ab, when the head has a
+    colour prior).
     """
 
     def __init__(self,
@@ -83,8 +85,11 @@ class Colorization(BaseSelfSupervisor):
             self.extract_feat(inputs), inputs.shape[-2:], temperature=temperature)
         if data_samples is None:
             data_samples = [DataSample() for _ in range(inputs.size(0))]
+        mean_ab = self.head.train_mean_ab
         for sample, ab in zip(data_samples, pred_ab):
             sample.set_field(ab, 'pred_ab')
+            if mean_ab is not None:  # for ColorizationMetric's 'mean' baseline
+                sample.set_field(mean_ab.clone(), 'train_mean_ab')
         return data_samples
 
     @torch.no_grad()

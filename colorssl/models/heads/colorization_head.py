@@ -212,12 +212,10 @@ class ColorizationHead(BaseModule):
             p = smooth_prior(p, bins, sigma=prior_sigma)
         meta = prior.get('meta', {})
         mean_ab = meta.get('mean_ab')
-        if mean_ab is None:  # bin-quantised estimate
-            mean_ab = (p[:, None] * bins).sum(0) / p.sum()
         self.set_prior(
             p,
             num_images=int(meta.get('num_images_used', -1)),
-            mean_ab=torch.as_tensor(mean_ab, dtype=torch.float32))
+            mean_ab=None if mean_ab is None else torch.as_tensor(mean_ab))
 
     def set_prior(self,
                   prior: torch.Tensor,
@@ -229,7 +227,8 @@ class ColorizationHead(BaseModule):
             prior (Tensor): (Q,) non-negative bin frequencies (normalised here).
             num_images (int): Images it was estimated from (-1: unknown), kept
                 in the ``prior_num_images`` buffer.
-            mean_ab (Tensor, optional): (2,) mean ab of those images.
+            mean_ab (Tensor, optional): (2,) mean ab of those images; None: the
+                prior's mean bin centre (a bin-quantised estimate).
         """
         prior = torch.as_tensor(prior).detach().float().reshape(-1)
         if prior.numel() != self.num_bins or not bool(prior.sum() > 0) or \
@@ -239,9 +238,18 @@ class ColorizationHead(BaseModule):
         prior = prior / prior.sum()
         self.prior.copy_(prior.to(self.prior))
         self.prior_num_images.fill_(int(num_images))
-        if mean_ab is not None:
-            self.prior_mean_ab.copy_(torch.as_tensor(mean_ab).float().reshape(2))
+        if mean_ab is None:
+            mean_ab = (prior[:, None] * self.bins.to(prior)).sum(0)
+        self.prior_mean_ab.copy_(torch.as_tensor(mean_ab).float().reshape(2))
         self._update_weights()
+
+    @property
+    def train_mean_ab(self) -> Optional[torch.Tensor]:
+        """(2,) mean ab of the training images the prior came from (the
+        ``prior_mean_ab`` buffer), or None when the head has no prior."""
+        if not (self.rebalance and bool(self.prior.sum() > 0)):
+            return None
+        return self.prior_mean_ab
 
     def _update_weights(self) -> None:
         if self.rebalance and bool(self.prior.sum() > 0):

@@ -33,6 +33,9 @@ val_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type, data_root=data_root, split='val', pipeline=val_pipeline))
-val_evaluator = dict(type='ColorizationMetric')
+# The paper's Table-1 numbers with their baselines on the same images: gray (ab = 0)
+# and the training set's mean ab, which comes from the checkpoint's colour prior
+# (prior='auto'); a model without a prior needs val_evaluator.mean_ab.
+val_evaluator = dict(type='ColorizationMetric', baselines=('gray', 'mean'))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

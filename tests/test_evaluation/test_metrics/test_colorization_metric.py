@@ -124,7 +124,13 @@ def test_baselines_are_the_metric_of_constant_predictions(tmp_path):
     from_file.process(None, samples)
     assert from_file.evaluate(len(samples))['color/mean/auc'] == pytest.approx(
         out['color/mean/auc'])
-    with pytest.raises(ValueError, match='mean_ab'):
-        ColorizationMetric(baselines=('mean', ))
+    # no mean_ab: the model's training mean, carried by the predictions
+    from_model = ColorizationMetric(baselines='mean')
+    from_model.process(
+        None, [dict(s, train_mean_ab=torch.tensor([3., -4.])) for s in samples])
+    assert from_model.evaluate(len(samples))['color/mean/auc'] == pytest.approx(
+        out['color/mean/auc'])
+    with pytest.raises(ValueError, match='test_evaluator.mean_ab'):
+        ColorizationMetric(baselines=('mean', )).process(None, samples)
     with pytest.raises(ValueError, match='baselines'):
         ColorizationMetric(baselines=('sepia', ))

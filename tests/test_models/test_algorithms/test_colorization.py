@@ -5,14 +5,13 @@ from mmpretrain.structures import DataSample
 import colorssl  # noqa: F401
 
 
-def build(backbone=None, in_channels=32):
+def build(backbone=None, in_channels=32, prior='cifar10mini'):
     backbone = backbone or dict(type='ColorizationNet', base_channels=8)
     return MODELS.build(
         dict(
             type='Colorization',
             backbone=backbone,
-            head=dict(
-                type='ColorizationHead', in_channels=in_channels, prior='cifar10mini')))
+            head=dict(type='ColorizationHead', in_channels=in_channels, prior=prior)))
 
 
 def images(n=2, size=32, gray=()):
@@ -44,6 +43,29 @@ def test_predict_and_colorize_shapes():
     assert samples[0].pred_ab.shape == (2, 32, 32)
     assert samples[0].gt_ab.shape == (2, 32, 32)
     assert model.colorize(images(2)).shape == (2, 2, 32, 32)
+
+
+def test_predictions_carry_the_training_mean_ab_of_the_prior():
+    """For ColorizationMetric's 'mean' baseline. The shipped cifar10-mini prior
+    file records no pixel mean, so it is the prior's mean bin centre, recomputed
+    here with numpy from the file."""
+    from importlib.resources import files
+
+    import numpy as np
+    shipped = files('colorssl.color.data') / 'prior_313_cifar10mini.npz'
+    with np.load(str(shipped), allow_pickle=False) as npz:
+        prior, bins = npz['prior'], npz['bins'].astype(np.float64)
+    expected = (prior[:, None] * bins).sum(0) / prior.sum()
+
+    def data():
+        return dict(inputs=list(images(2)), data_samples=[DataSample(), DataSample()])
+
+    samples = build().eval().test_step(data())
+    for sample in samples:
+        np.testing.assert_allclose(sample.train_mean_ab.numpy(), expected, atol=1e-4)
+    # without rebalancing there is no prior, so no training mean
+    plain = build(prior=None).eval().test_step(data())
+    assert 'train_mean_ab' not in plain[0]
 
 
 def test_resnet_backbone_on_l_channel():
