@@ -7,6 +7,7 @@ with a Gaussian, is mixed with a uniform distribution ``u`` and inverted:
 ``sum_q p_q w_q = 1``. A pixel's loss is weighted by the ``w`` of the bin its
 soft target peaks at (its nearest bin).
 """
+import io
 import json
 import os
 import os.path as osp
@@ -131,7 +132,8 @@ def save_prior(path: str,
                bins: Tensor,
                meta: Dict[str, Any],
                counts: Optional[Tensor] = None) -> None:
-    """Write a prior file (``.npz``) that :func:`load_prior` reads.
+    """Write a prior file (``.npz``) that :func:`load_prior` reads, atomically
+    (the folder is created; an interrupted write leaves no partial file).
 
     Args:
         path (str): Output file; written as given (no suffix is added).
@@ -156,10 +158,11 @@ def save_prior(path: str,
             raise ValueError(f'counts must have shape {prior_np.shape}, got '
                              f'{counts_np.shape}')
         arrays['counts'] = counts_np.astype(np.int64)
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    with open(path, 'wb') as f:
-        np.savez(f, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    # temp file + fsync + rename: a crash leaves the old file or the new one
+    from colorssl.utils.atomic_io import atomic_write_bytes
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_prior(path: Union[str, os.PathLike]) -> Dict[str, Any]:

@@ -137,6 +137,9 @@ def test_save_and_load_round_trip(tmp_path):
     other = tmp_path / 'prior.bin'
     save_prior(str(other), p, BINS, {})
     assert other.exists() and 'counts' not in load_prior(other)
+    # Atomic: no temporary file is left beside the result.
+    assert sorted(f.name for f in tmp_path.iterdir()) == ['prior.bin', 'sub']
+    assert [f.name for f in (tmp_path / 'sub').iterdir()] == ['prior.npz']
 
 
 def test_load_prior_errors(tmp_path):

@@ -3,7 +3,6 @@ import contextlib
 import json
 import os.path as osp
 import random
-import tempfile
 import time
 from typing import Optional, Sequence
 
@@ -18,7 +17,6 @@ from torch.utils.data import DataLoader, Subset
 from colorssl.color import load_prior, save_prior
 from colorssl.models.data_preprocessors import GRAY_THRESHOLD, ABHistogram, ab_histogram
 from colorssl.models.heads.colorization_head import AUTO_PRIOR_SIGMA, ColorizationHead
-from colorssl.utils.atomic_io import atomic_write_bytes
 
 
 def describe_dataset(cfg) -> str:
@@ -254,12 +252,8 @@ class ColorPriorHook(Hook):
             grayscale_threshold=gray_thresh,
             world_size=world_size,
             seconds=round(seconds, 3))
-        if is_main_process():
-            with tempfile.TemporaryDirectory() as tmp:
-                path = osp.join(tmp, 'prior.npz')
-                save_prior(path, prior, head.bins.cpu(), meta, counts=hist.counts)
-                with open(path, 'rb') as f:
-                    atomic_write_bytes(cache, f.read())
+        if is_main_process():  # written atomically
+            save_prior(cache, prior, head.bins.cpu(), meta, counts=hist.counts)
         p = prior[prior > 0]
         entropy = float(-(p * p.log()).sum())
         runner.logger.info(
