@@ -89,5 +89,5 @@ auto_scale_lr = dict(base_batch_size=128)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=1))
+    checkpoint=dict(type='SafeCheckpointHook', interval=10, max_keep_ckpts=1))
 randomness = dict(seed=0, deterministic=False)

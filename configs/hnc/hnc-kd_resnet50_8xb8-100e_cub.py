@@ -17,3 +17,7 @@ val_evaluator = [
     dict(type='NegativeCAMMetric'),
 ]
 test_evaluator = val_evaluator
+
+# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
+# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

@@ -42,3 +42,7 @@ model = dict(
             norm_eval=False,
             style='pytorch',
             init_cfg=colorization_init)))
+
+# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
+# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

@@ -32,3 +32,7 @@ model = dict(
         bbox_head=dict(
             type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
         mask_head=dict(norm_cfg=norm_cfg)))
+
+# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
+# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

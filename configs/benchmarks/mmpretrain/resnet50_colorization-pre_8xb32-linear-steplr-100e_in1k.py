@@ -39,4 +39,4 @@ optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=30., momentum=0.9, weight_decay=0.))
 
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+    checkpoint=dict(type='SafeCheckpointHook', interval=10, max_keep_ckpts=3))

@@ -30,3 +30,7 @@ model = dict(
             std=[58.395, 57.12, 57.375])),
     decode_head=dict(in_channels=512, in_index=1, channels=512),
     auxiliary_head=dict(in_channels=512, in_index=0, channels=256))
+
+# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
+# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

@@ -26,3 +26,7 @@ model = dict(
             # = model.data_preprocessor mean/std (RGB, bgr_to_rgb=True)
             mean=[123.675, 116.28, 103.53],
             std=[58.395, 57.12, 57.375])))
+
+# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
+# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
