@@ -109,7 +109,8 @@ optim_wrapper = dict(
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+        type='SafeCheckpointHook', by_epoch=False, interval=max_iters,
+        max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 auto_scale_lr = dict(base_batch_size=2)

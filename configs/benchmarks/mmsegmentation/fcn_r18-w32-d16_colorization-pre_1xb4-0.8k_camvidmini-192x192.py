@@ -122,7 +122,8 @@ test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+        type='SafeCheckpointHook', by_epoch=False, interval=max_iters,
+        max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', draw=False))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
