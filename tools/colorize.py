@@ -19,6 +19,7 @@ input folder: ``<name>.png`` and, with ``--side-by-side``, ``<name>_side_by_side
 (gray | colorized, plus | original when the input had colour).
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import re
@@ -249,16 +250,22 @@ def save_results(job: Job, result: Result, original: np.ndarray,
 
 
 # ------------------------------------------------------------------------- model
-def build_model(config: str,
-                checkpoint: str,
-                device: str = 'cpu',
-                cfg_options: Optional[dict] = None):
-    """Build the model of ``config``, load ``checkpoint``, move to ``device``, eval.
+def load_model(config: str,
+               checkpoint: str,
+               device: str = 'cpu',
+               cfg_options: Optional[dict] = None):
+    """Build the model of ``config`` as the runner does (a top-level
+    ``data_preprocessor`` goes into the model), load ``checkpoint``, move it to
+    ``device`` and set eval mode.
+
+    Returns:
+        tuple: ``(cfg, model)``.
 
     Raises:
-        ToolError: missing checkpoint, a model without ``colorize``, or a checkpoint
-            that lacks parameters of the model (it belongs to another config).
+        ToolError: missing config or checkpoint, or a checkpoint that lacks
+            parameters of the model (it belongs to another config).
     """
+    from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS
 
@@ -271,11 +278,12 @@ def build_model(config: str,
         raise ToolError(str(err)) from err
     if not osp.isfile(checkpoint):
         raise ToolError(f'checkpoint not found: {checkpoint}')
+    model_cfg = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner.build_model
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     with registry_errors_named(config):
-        model = MODELS.build(cfg.model)
-    if not callable(getattr(model, 'colorize', None)):
-        raise ToolError(f'{config}: model type {cfg.model.get("type")!r} has no '
-                        "colorize(); use a config whose model is type='Colorization'")
+        model = MODELS.build(model_cfg)
     ckpt = load_checkpoint(
         model, checkpoint, map_location='cpu', strict=False, logger='silent')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
@@ -285,7 +293,23 @@ def build_model(config: str,
         raise ToolError(
             f'checkpoint {checkpoint} does not fit {config}: {len(missing)} parameters '
             f'missing, e.g. {missing[:3]} (a checkpoint from another config?)')
-    return model.to(device).eval()
+    return cfg, model.to(device).eval()
+
+
+def build_model(config: str,
+                checkpoint: str,
+                device: str = 'cpu',
+                cfg_options: Optional[dict] = None):
+    """:func:`load_model` for a colorization model (one with ``colorize``).
+
+    Raises:
+        ToolError: as :func:`load_model`, or a model without ``colorize``.
+    """
+    cfg, model = load_model(config, checkpoint, device, cfg_options)
+    if not callable(getattr(model, 'colorize', None)):
+        raise ToolError(f'{config}: model type {cfg.model.get("type")!r} has no '
+                        "colorize(); use a config whose model is type='Colorization'")
+    return model
 
 
 # -------------------------------------------------------------------------- main

@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from colorize import ToolError, build_model  # noqa: E402
+from colorize import ToolError, build_model, load_model  # noqa: E402
 
 VARIANTS = ('gray', 'recolorized', 'mean', 'color')
 
@@ -112,32 +112,6 @@ def channel_order_of(cfg, choice: str) -> str:
     return 'rgb' if pipeline[0].get('type') == 'LoadRGBImage' else 'bgr'
 
 
-def build_classifier(config: str,
-                     checkpoint: str,
-                     device: str,
-                     cfg_options: Optional[dict] = None):
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
-
-    import colorssl  # noqa: F401
-    from colorssl.utils.config_checks import load_config, registry_errors_named
-
-    try:
-        cfg = load_config(config, cfg_options)
-    except FileNotFoundError as err:
-        raise ToolError(str(err)) from err
-    if not osp.isfile(checkpoint):
-        raise ToolError(f'checkpoint not found: {checkpoint}')
-    if cfg.get('test_dataloader') is None:
-        raise ToolError(f'{config} has no test_dataloader (the images to classify)')
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    with registry_errors_named(config):
-        model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-    return cfg, model.to(device).eval()
-
-
 def variants(images: torch.Tensor, order: str, colorizer, color_order: str,
              mean_ab: Optional[torch.Tensor],
              temperature: Optional[float]) -> Dict[str, torch.Tensor]:
@@ -170,8 +144,11 @@ def run(args) -> Dict[str, float]:
     from mmengine.runner import Runner
 
     mean_ab = mean_ab_arg(args.mean_ab)
-    cfg, classifier = build_classifier(args.cls_config, args.cls_checkpoint,
-                                       args.device, args.cls_cfg_options)
+    cfg, classifier = load_model(args.cls_config, args.cls_checkpoint, args.device,
+                                 args.cls_cfg_options)
+    if cfg.get('test_dataloader') is None:
+        raise ToolError(f'{args.cls_config} has no test_dataloader (the images to '
+                        'classify)')
     colorizer = build_model(args.color_config, args.color_checkpoint, args.device,
                             args.color_cfg_options)
     order = channel_order_of(cfg, args.channel_order)

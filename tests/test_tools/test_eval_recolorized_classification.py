@@ -58,7 +58,28 @@ def test_variants_keep_l_and_set_ab(order):
         lab_of(colorizer.seen[0], 'rgb')[..., 0], original[..., 0], atol=1.0)
 
 
-def test_tiny_run(tmp_path):
+@pytest.fixture
+def tiny_colorizer(tmp_path):
+    """(config, checkpoint) of an untrained colorization model."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+
+    import colorssl  # noqa: F401
+
+    config = tmp_path / 'color.py'
+    config.write_text(
+        "custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)\n"
+        "model = dict(type='Colorization', backbone=dict(type='ColorizationNet', "
+        "base_channels=4), head=dict(type='ColorizationHead', in_channels=16, "
+        'prior=None))\n')
+    torch.manual_seed(0)
+    colorizer = MODELS.build(Config.fromfile(str(config)).model)
+    ckpt = tmp_path / 'color.pth'
+    torch.save(dict(state_dict=colorizer.state_dict(), meta={}), ckpt)
+    return str(config), str(ckpt)
+
+
+def test_tiny_run(tmp_path, tiny_colorizer):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
 
@@ -70,20 +91,11 @@ def test_tiny_run(tmp_path):
     classifier = MODELS.build(Config.fromfile(str(cls_config)).model)
     cls_ckpt = tmp_path / 'cls.pth'
     torch.save(dict(state_dict=classifier.state_dict(), meta={}), cls_ckpt)
-    color_config = tmp_path / 'color.py'
-    color_config.write_text(
-        "custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)\n"
-        "model = dict(type='Colorization', backbone=dict(type='ColorizationNet', "
-        "base_channels=4), head=dict(type='ColorizationHead', in_channels=16))\n")
-    colorizer = MODELS.build(Config.fromfile(str(color_config)).model)
-    color_ckpt = tmp_path / 'color.pth'
-    torch.save(dict(state_dict=colorizer.state_dict(), meta={}), color_ckpt)
     out = tmp_path / 'acc.json'
     argv = [
         str(cls_config),
-        str(cls_ckpt),
-        str(color_config),
-        str(color_ckpt), '--mean-ab', '0', '0', '--max-images', '5', '--out',
+        str(cls_ckpt), *tiny_colorizer, '--mean-ab', '0', '0', '--max-images', '5',
+        '--out',
         str(out), '--cls-cfg-options', f'test_dataloader.dataset.data_root={images}'
     ]
     assert tool.main(argv) == 0
@@ -93,3 +105,59 @@ def test_tiny_run(tmp_path):
     assert all(0 <= result[k] <= 100 for k in tool.VARIANTS)
     assert result['mean'] == result['gray']  # mean ab (0, 0) is the gray image
     assert tool.main(argv[:1] + [str(tmp_path / 'none.pth')] + argv[2:]) == 1
+
+
+def test_classifier_gets_the_configs_data_preprocessor(tmp_path):
+    """mmpretrain configs set ``data_preprocessor`` at the top level; the runner
+    moves it into the model, and so must the tool (else the classifier sees
+    unnormalised pixels). Reference: the config's mean/std with numpy."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+
+    import colorssl  # noqa: F401
+
+    cls_config = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny_resnet_imagefolder.py'
+    cfg = Config.fromfile(str(cls_config))
+    ckpt = tmp_path / 'cls.pth'
+    torch.save(dict(state_dict=MODELS.build(cfg.model).state_dict(), meta={}), ckpt)
+    model = tool.load_model(str(cls_config), str(ckpt), 'cpu')[1]
+    image = torch.randint(
+        0,
+        256, (3, 8, 8),
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.uint8)
+    got = model.data_preprocessor(
+        dict(inputs=[image], data_samples=[DataSample()]), False)['inputs'][0]
+    pre = cfg.data_preprocessor
+    x = image.numpy().astype(np.float64)
+    if pre.get('to_rgb'):
+        x = x[::-1]
+    mean, std = np.array(pre.mean)[:, None, None], np.array(pre.std)[:, None, None]
+    np.testing.assert_allclose(got.numpy(), (x - mean) / std, rtol=1e-5, atol=1e-5)
+
+
+def test_color_accuracy_is_the_test_tools(trained_run, image_root, tmp_path,
+                                          tiny_colorizer):
+    """The 'color' variant is the classifier on its own images: the same top-1 as
+    tools/test.py on the same checkpoint."""
+    import re
+    import sys
+
+    from tool_helpers import MAX_ITERS, TINY_CFG, data_options, run_tool
+
+    ckpt = trained_run['work_dir'] / f'iter_{MAX_ITERS}.pth'
+    proc = run_tool([
+        sys.executable, REPO_ROOT / 'tools' / 'test.py', TINY_CFG, ckpt, '--work-dir',
+        tmp_path / 'work', *data_options(image_root)
+    ],
+                    cwd=tmp_path)
+    reported = re.findall(r'Iter\(test\).*accuracy/top1: ([\d.]+)', proc.stdout)
+    assert len(reported) == 1, proc.stdout[-3000:]
+    out = tmp_path / 'acc.json'
+    assert tool.main([
+        str(TINY_CFG),
+        str(ckpt), *tiny_colorizer, '--out',
+        str(out), '--cls-cfg-options', f'test_dataloader.dataset.data_root={image_root}'
+    ]) == 0
+    assert json.loads(out.read_text())['color'] == pytest.approx(float(reported[0]))
