@@ -17,7 +17,7 @@ import contextlib
 import importlib.util
 import os.path as osp
 import re
-from typing import Iterable, List, Optional, Set
+from typing import Iterable, List, Optional, Set, Tuple
 
 from mmengine.config import Config
 
@@ -48,17 +48,22 @@ def colorssl_type_names() -> Set[str]:
     return names
 
 
+def _typed_dicts(node, path: str = '') -> Iterable[Tuple[str, dict]]:
+    """Yield ``(path, dict)`` for every dict with a string ``type`` in a (nested)
+    config; ``path`` is its dotted key (``'head'``, ``'custom_hooks[0]'``)."""
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield path, node
+        for name, value in node.items():
+            yield from _typed_dicts(value, f'{path}.{name}' if path else name)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _typed_dicts(value, f'{path}[{i}]')
+
+
 def _iter_types(node) -> Iterable[str]:
     """Yield every string ``type`` value in a (nested) config."""
-    if isinstance(node, dict):
-        t = node.get('type')
-        if isinstance(t, str):
-            yield t
-        for value in node.values():
-            yield from _iter_types(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _iter_types(value)
+    return (d['type'] for _, d in _typed_dicts(node))
 
 
 def check_custom_imports(cfg: Config, filename: str) -> None:
@@ -83,20 +88,6 @@ def check_custom_imports(cfg: Config, filename: str) -> None:
             f'Add this line to the config:\n    {CUSTOM_IMPORTS_HINT}')
 
 
-def _find_dicts(node, key: str, path: str = 'cfg'):
-    """Yield ``(path, dict)`` for every dict in a (nested) config whose ``type``
-    names ``key`` (with or without a scope prefix)."""
-    if isinstance(node, dict):
-        t = node.get('type')
-        if isinstance(t, str) and t.split('.')[-1] == key:
-            yield path, node
-        for name, value in node.items():
-            yield from _find_dicts(value, key, f'{path}.{name}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _find_dicts(value, key, f'{path}[{i}]')
-
-
 def check_color_prior_hook(cfg: Config, filename: str) -> None:
     """Fail before training when a ``ColorizationHead`` estimates its prior
     (``prior='auto'``, the head's default) but ``custom_hooks`` has no
@@ -110,16 +101,14 @@ def check_color_prior_hook(cfg: Config, filename: str) -> None:
         return
     tree = model.to_dict() if hasattr(model, 'to_dict') else model
     auto = [
-        path[len('cfg.'):] for path, head in _find_dicts(tree, 'ColorizationHead')
-        if head.get('prior', 'auto') == 'auto'
+        path for path, d in _typed_dicts(tree)
+        if d['type'].split('.')[-1] == 'ColorizationHead'
+        and d.get('prior', 'auto') == 'auto'
     ]
     if not auto:
         return
-    hooks = cfg.get('custom_hooks') or []
-    if any(
-            isinstance(h, dict)
-            and str(h.get('type', '')).split('.')[-1] == 'ColorPriorHook'
-            for h in hooks):
+    hooks = list(cfg.get('custom_hooks') or [])
+    if any(t.split('.')[-1] == 'ColorPriorHook' for t in _iter_types(hooks)):
         return
     raise ValueError(
         f"{filename}: model.{auto[0]}.prior is 'auto' (the head's default) but "
