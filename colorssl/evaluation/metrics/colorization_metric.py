@@ -3,11 +3,16 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
 
 from colorssl.color import load_ab_bins, load_prior, nearest_bin
 
 BASELINES = ('gray', 'mean')
+
+INPUT_DEPENDENCE_WARN = 0.1
+"""``input_dependence`` below this at an evaluation logs a WARNING: the model paints
+(nearly) the same colours on every photo."""
 
 
 def _mean_ab_of(source) -> torch.Tensor:
@@ -48,7 +53,12 @@ class ColorizationMetric(BaseMetric):
       AuC). With a prior file, its (smoothed) distribution is used and pixels of
       bins it gives probability 0 are left out;
     - ``pred_chroma`` / ``gt_chroma``: mean chroma sqrt(a^2 + b^2) of prediction and
-      truth, and ``chroma_ratio`` = pred / gt (desaturated predictions: << 1).
+      truth, and ``chroma_ratio`` = pred / gt (desaturated predictions: << 1);
+    - ``input_dependence``: for a and for b, the standard deviation over images of
+      each image's mean predicted value divided by the same for the ground truth,
+      averaged over a and b. 0 means one colour map for every photo (the model
+      ignores its input); about 1 means its colours vary between photos as much as
+      the true ones. Below 0.1 a WARNING is logged. The baselines have 0.
 
     **Baselines**, computed by the same code on the same images and reported as
     ``<name>/auc``, ``<name>/auc_rebalanced``, ``<name>/ab_l2``,
@@ -157,7 +167,11 @@ class ColorizationMetric(BaseMetric):
                 raise ValueError(f'pred_ab {tuple(pred.shape)} and gt_ab '
                                  f'{tuple(gt.shape)} differ')
             gt_bin = nearest_bin(gt[None], self.bins)[0]
-            record = dict(gray=False, hists={})
+            record = dict(
+                gray=False,
+                hists={},
+                mean_pred_ab=pred.double().mean((1, 2)),
+                mean_gt_ab=gt.double().mean((1, 2)))
             for name, p in self._predictions(pred, sample).items():
                 stats, hist = self._image_stats(p, gt, gt_bin)
                 record.update({
@@ -202,4 +216,25 @@ class ColorizationMetric(BaseMetric):
             out[pre + 'chroma_ratio'] = out[pre + 'pred_chroma'] / max(
                 out['gt_chroma'], 1e-8)
             out[pre + 'auc_rebalanced'] = self._auc_rebalanced(pooled[name])
+        out['input_dependence'] = self._input_dependence(
+            torch.stack([r['mean_pred_ab'] for r in color]),
+            torch.stack([r['mean_gt_ab'] for r in color]))
+        if out['input_dependence'] < INPUT_DEPENDENCE_WARN:
+            MMLogger.get_current_instance().warning(
+                f"{self.prefix}/input_dependence = {out['input_dependence']:.3f} "
+                f'< {INPUT_DEPENDENCE_WARN}: the predicted colours hardly depend on '
+                'the photo (the model paints one colour map on every image). Check '
+                'the learning rate and weight decay (docs/colorization.md).')
         return out
+
+    @staticmethod
+    def _input_dependence(mean_pred: torch.Tensor, mean_gt: torch.Tensor) -> float:
+        """mean over a, b of std_images(mean_pred) / std_images(mean_gt).
+
+        Args:
+            mean_pred, mean_gt (Tensor): (M, 2) per-image mean ab.
+        """
+        if mean_pred.size(0) < 2:
+            return float('nan')
+        ratio = mean_pred.std(0) / mean_gt.std(0).clamp(min=1e-8)
+        return ratio.mean().item()
