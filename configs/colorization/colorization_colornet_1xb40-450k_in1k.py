@@ -10,6 +10,14 @@
 #   first iteration (model.head.prior='auto', ColorPriorHook; the paper used the
 #   full training set), kept in the checkpoints
 #   annealed mean T=0.38                                - paper Sec. 2.3
+#   loss summed over the output pixels, divided by the batch - released Caffe loss
+#     (model.head.loss_normalize='image'), so that weight decay 1e-3 has the
+#     released strength relative to the loss gradient (docs/colorization.md)
+#   BatchNorm without scale and shift                    - released network (Caffe
+#                                                          BatchNorm, no Scale layer)
+#   data-dependent initialisation (every conv rescaled   - released init_v2 weights
+#     to zero-mean, unit-variance outputs on real images;  (DataDependentInitHook)
+#     the authors name its absence as the cause of failed re-trainings)
 # The paper removes grayscale images from ImageNet; the released code zeroes their
 # loss, which is what ColorizationDataPreprocessor/Colorization do (logged num_gray).
 _base_ = [
@@ -17,4 +25,13 @@ _base_ = [
     '../_base_/datasets/imagenet_colorization.py',
     '../_base_/schedules/colorization_adam_450k.py',
     '../_base_/colorization_runtime.py',
+]
+
+model = dict(
+    backbone=dict(norm_cfg=dict(type='BN', affine=False)),
+    head=dict(loss_normalize='image'))
+custom_hooks = [
+    dict(type='DataDependentInitHook', modules=('backbone', 'head')),
+    dict(type='ColorPriorHook'),
+    dict(type='ColorizationVisualizationHook', interval=5000, num_samples=4),
 ]

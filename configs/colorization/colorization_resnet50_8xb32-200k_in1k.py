@@ -22,7 +22,9 @@ model = dict(
         dilations=(1, 1, 2, 4),
         out_indices=(3, ),
         norm_cfg=dict(type='SyncBN', requires_grad=True)),
-    head=dict(in_channels=2048))
+    # the released loss normalisation (sum over pixels / batch): weight decay 1e-3
+    # then has the released strength relative to the loss (docs/colorization.md)
+    head=dict(in_channels=2048, loss_normalize='image'))
 train_dataloader = dict(batch_size=32)
 # 8 GPUs x 32 = 256 images per step; lr scaled linearly from the paper's 3e-5 @ 40.
 optim_wrapper = dict(optimizer=dict(lr=3e-5 * 256 / 40))

@@ -148,3 +148,30 @@ def test_colorization_net_target(tmp_path):
         if key not in ('conv1.0.weight', 'conv1.0.bias'):
             torch.testing.assert_close(net.state_dict()[key], value, msg=key)
     assert net.conv1[0].weight.shape == (8, 3, 3, 3)
+
+
+def test_norms_without_affine_transfer_as_identity_scale_and_shift(tmp_path):
+    """The released network's BatchNorm has no scale/shift (affine=False): into a
+    target with affine norms it loads as weight 1, bias 0, so both compute the same."""
+    from colorssl.models.backbones import ColorizationNet
+    plain = dict(type='BN', affine=False)
+    l_net = randomize_norms(
+        ColorizationNet(base_channels=8, out_indices=(4, ), norm_cfg=plain))
+    path = write_colorization_ckpt(
+        tmp_path / 'cn.pth',
+        l_net,
+        dict(type='ColorizationNet', base_channels=8, norm_cfg=plain),
+        head_in_channels=32)
+    net = ColorizationNet(
+        in_channels=1,
+        base_channels=8,
+        out_indices=(4, ),
+        init_cfg=dict(
+            type='ColorizationPretrained', checkpoint=path, input='l'))
+    net.init_weights()  # no missing key: weight / bias filled
+    assert torch.equal(net.conv1[4].weight, torch.ones(8))
+    assert torch.equal(net.conv1[4].bias, torch.zeros(8))
+    x = torch.randn(2, 1, 16, 16) * 20
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net.eval()(x)[0], l_net.eval()(x)[0], rtol=1e-5, atol=1e-5)

@@ -113,6 +113,13 @@ class ColorizationHead(BaseModule):
             ``'area'`` (average over each cell) or ``'nearest'`` (the pixels 0,
             stride, 2 * stride, ... of each axis, as the released code's stride-4
             subsampling). Defaults to ``'area'``.
+        loss_normalize (str): What the weighted loss sum is divided by:
+            ``'pixel'`` the number of prediction pixels of the images that keep
+            their loss (a per-pixel mean) or ``'image'`` the number of images in
+            the batch, grayscale ones included (the released Caffe training: the
+            sum over the output pixels divided by the batch size). Under Adam the
+            two differ only in how strong a coupled L2 weight decay is relative
+            to the loss gradient (docs/colorization.md). Defaults to ``'pixel'``.
         gray_test (str): Which ab decides that an image is grayscale (no loss):
             ``'full'`` the full-resolution target (the data preprocessor's
             ``is_gray``; the paper removes grayscale images) or ``'target'`` the
@@ -134,6 +141,7 @@ class ColorizationHead(BaseModule):
                  temperature: float = 0.38,
                  pred_stride: int = 4,
                  target_resize: str = 'area',
+                 loss_normalize: str = 'pixel',
                  gray_test: str = 'full',
                  loss: dict = dict(type='MultinomialColorLoss'),
                  init_cfg: Optional[dict] = dict(
@@ -142,6 +150,9 @@ class ColorizationHead(BaseModule):
         if target_resize not in ('area', 'nearest'):
             raise ValueError("model.head.target_resize must be 'area' or 'nearest', "
                              f'got {target_resize!r}')
+        if loss_normalize not in ('pixel', 'image'):
+            raise ValueError("model.head.loss_normalize must be 'pixel' or 'image', "
+                             f'got {loss_normalize!r}')
         if gray_test not in ('full', 'target'):
             raise ValueError("model.head.gray_test must be 'full' or 'target', got "
                              f'{gray_test!r}')
@@ -159,6 +170,7 @@ class ColorizationHead(BaseModule):
         self.pred_stride = pred_stride
         self.target_resize = target_resize
         self.gray_test = gray_test
+        self.loss_normalize = loss_normalize
         self.prior_source = NAMED_PRIORS.get(prior, prior) if isinstance(prior,
                                                                          str) else prior
         self.prior_samples = prior_samples
@@ -367,9 +379,12 @@ class ColorizationHead(BaseModule):
             sample_mask = ab.abs().flatten(1).amax(1) > gray_thresh
             out['num_gray'] = (~sample_mask).sum().float()
         idx, weight, pixel_weight = self.encode_targets(ab)
-        num_kept = (sample_mask.sum() if sample_mask is not None else torch.tensor(
-            ab.size(0))) * ab[0, 0].numel()
-        if get_world_size() > 1:
+        if self.loss_normalize == 'image':
+            num_kept = torch.tensor(ab.size(0), device=ab.device)
+        else:
+            num_kept = (sample_mask.sum() if sample_mask is not None else
+                        torch.tensor(ab.size(0))) * ab[0, 0].numel()
+        if get_world_size() > 1 or self.loss_normalize == 'image':
             # Divide by the global count / world size (see the class docstring).
             out['loss'] = self.loss_module(
                 logits,

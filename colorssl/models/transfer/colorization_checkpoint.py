@@ -314,6 +314,26 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
     return state, info
 
 
+def fill_norm_affine(state_dict: Dict[str, Tensor],
+                     expected: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Give norm layers trained without scale and shift (``affine=False``, as the
+    released colorization network) the identity ``weight = 1``, ``bias = 0`` that a
+    target with affine norm layers expects.
+
+    Only keys ``<name>.weight`` / ``<name>.bias`` missing from ``state_dict`` whose
+    ``<name>.running_mean`` is in it are added; the input is not modified.
+    """
+    out = OrderedDict(state_dict)
+    for key, value in expected.items():
+        name, _, leaf = key.rpartition('.')
+        if key in out or leaf not in ('weight', 'bias') or \
+                f'{name}.running_mean' not in out:
+            continue
+        out[key] = (torch.ones_like(value) if leaf == 'weight' else
+                    torch.zeros_like(value))
+    return out
+
+
 def compare_state_dict(expected: Dict[str, Tensor],
                        state_dict: Dict[str, Tensor]) -> KeyReport:
     """Compare ``state_dict`` with the keys/shapes of ``expected`` (a module's

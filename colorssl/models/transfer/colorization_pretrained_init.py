@@ -10,7 +10,7 @@ from mmengine.registry import WEIGHT_INITIALIZERS
 
 from .colorization_checkpoint import (IMAGENET_MEAN, IMAGENET_STD, INPUT_MODES,
                                       check_loadable, convert_colorization_backbone,
-                                      find_stem, format_report,
+                                      fill_norm_affine, find_stem, format_report,
                                       load_colorization_checkpoint)
 
 
@@ -105,6 +105,7 @@ class ColorizationPretrainedInit:
                          if 'offset_into' in info else ''))
         else:
             state, stem_msg = ckpt.state_dict, f'stem {stem.weight} not in {name}'
+        state = fill_norm_affine(state, expected)
         where = f'{self.checkpoint} (prefix {ckpt.prefix!r}) -> {name}'
         report = check_loadable(expected, state, where, self.input, self.allow_missing)
         module.load_state_dict({

@@ -35,6 +35,7 @@ model = dict(
         base_channels=64,
         out_indices=(0, 1, 2, 3, 4),  # conv1 .. conv5
         frozen_stages=5,
+        norm_cfg=dict(type='BN', affine=False),  # as the pretraining config
         init_cfg=dict(
             type='ColorizationPretrained',
             checkpoint=

@@ -134,3 +134,50 @@ def test_baselines_are_the_metric_of_constant_predictions(tmp_path):
         ColorizationMetric(baselines=('mean', )).process(None, samples)
     with pytest.raises(ValueError, match='baselines'):
         ColorizationMetric(baselines=('sepia', ))
+
+
+# ------------------------------------------------------------------ input dependence
+def test_input_dependence_against_numpy():
+    g = torch.Generator().manual_seed(1)
+    gts = [torch.randn(2, 4, 5, generator=g) * 20 + i for i in range(6)]
+    preds = [0.3 * t + torch.randn(2, 4, 5, generator=g) for t in gts]
+    metric = ColorizationMetric()
+    metric.process(None, [dict(pred_ab=p, gt_ab=t) for p, t in zip(preds, gts)])
+    out = metric.evaluate(6)
+    mp = np.stack([p.numpy().reshape(2, -1).mean(1) for p in preds])
+    mg = np.stack([t.numpy().reshape(2, -1).mean(1) for t in gts])
+    expected = np.mean(mp.std(0, ddof=1) / mg.std(0, ddof=1))
+    assert out['color/input_dependence'] == pytest.approx(expected, rel=1e-6)
+
+
+def test_one_colour_map_for_every_photo_has_no_input_dependence_and_warns():
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('test_input_dependence', log_level='INFO')
+    g = torch.Generator().manual_seed(2)
+    painted = torch.randn(2, 4, 4, generator=g) * 10  # the same map for every photo
+    samples = [
+        dict(pred_ab=painted, gt_ab=torch.randn(2, 4, 4, generator=g) * 30)
+        for _ in range(5)
+    ]
+    metric = ColorizationMetric()
+    metric.process(None, samples)
+    records = []
+    handler = _ListHandler(records)
+    logger.addHandler(handler)
+    try:
+        out = metric.evaluate(5)
+    finally:
+        logger.removeHandler(handler)
+    assert out['color/input_dependence'] == pytest.approx(0., abs=1e-6)
+    warnings = [r for r in records if r.levelname == 'WARNING']
+    assert len(warnings) == 1 and 'input_dependence' in warnings[0].getMessage()
+
+
+class _ListHandler(__import__('logging').Handler):
+
+    def __init__(self, records):
+        super().__init__()
+        self.records = records
+
+    def emit(self, record):
+        self.records.append(record)

@@ -181,3 +181,21 @@ def test_loss_divides_by_global_count_when_distributed(monkeypatch):
     monkeypatch.setattr(mod, 'all_reduce', fake_all_reduce)
     dist = head.loss(feats, ab, mask)['loss']  # sum / ((4 + 12) / 2)
     assert dist.item() == pytest.approx(local.item() * 4 / 8, rel=1e-5)
+
+
+def test_image_normalisation_is_the_pixel_sum_over_the_batch():
+    """loss_normalize='image' (the released Caffe loss): sum over the output pixels
+    divided by the number of images, grayscale ones included."""
+    torch.manual_seed(0)
+    feats = (torch.randn(3, 8, 4, 4), )
+    ab = in_gamut_ab(3, 16, 16)
+    mask = torch.tensor([True, False, True])
+    pixel = ColorizationHead(in_channels=8, prior='cifar10mini')
+    image = ColorizationHead(
+        in_channels=8, prior='cifar10mini', loss_normalize='image')
+    image.load_state_dict(pixel.state_dict())
+    per_pixel = pixel.loss(feats, ab, mask)['loss']  # sum / (2 images * 16 pixels)
+    per_image = image.loss(feats, ab, mask)['loss']  # sum / 3 images
+    torch.testing.assert_close(per_image, per_pixel * 2 * 16 / 3)
+    with pytest.raises(ValueError, match='model.head.loss_normalize'):
+        ColorizationHead(in_channels=8, loss_normalize='batch')
