@@ -18,6 +18,10 @@ data_root = 'data/tinyimagenet-mini/'
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
+# The paper's Table-1 columns with the gray (ab = 0) and training-mean baselines (the
+# mean ab comes from the checkpoint's colour prior), and input_dependence.
+val_evaluator = dict(type='ColorizationMetric', baselines=('gray', 'mean'))
+test_evaluator = val_evaluator
 
 # Adam betas (0.9, 0.99) as the released solver; lr 1e-4 (the paper's 3e-5 is for
 # 450k iterations; at 3e-5 a few thousand iterations leave the model painting one
