@@ -4,7 +4,8 @@
 # rebalancing (lambda 0.5, prior estimated from the training photos, prior='auto'),
 # prediction 16x16. Results and commands: docs/colorization.md.
 #
-#   python tools/train.py configs/colorization/colorization_colornet-c16_1xb32-16k_tinyin.py
+#   python tools/train.py \
+#       configs/colorization/colorization_colornet-c16_1xb32-16k_tinyin.py
 _base_ = [
     '../_base_/models/colorization_colornet.py',
     '../_base_/datasets/folder_colorization.py',

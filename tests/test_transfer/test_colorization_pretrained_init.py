@@ -166,8 +166,7 @@ def test_norms_without_affine_transfer_as_identity_scale_and_shift(tmp_path):
         in_channels=1,
         base_channels=8,
         out_indices=(4, ),
-        init_cfg=dict(
-            type='ColorizationPretrained', checkpoint=path, input='l'))
+        init_cfg=dict(type='ColorizationPretrained', checkpoint=path, input='l'))
     net.init_weights()  # no missing key: weight / bias filled
     assert torch.equal(net.conv1[4].weight, torch.ones(8))
     assert torch.equal(net.conv1[4].bias, torch.zeros(8))

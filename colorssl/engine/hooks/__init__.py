@@ -6,6 +6,7 @@ from .safe_checkpoint_hook import SafeCheckpointHook
 from .skipped_images_hook import SkippedImagesHook
 
 __all__ = [
-    'ColorPriorHook', 'ColorizationVisualizationHook', 'triptychs', 'DataDependentInitHook',
+    'ColorPriorHook', 'ColorizationVisualizationHook', 'triptychs',
+    'DataDependentInitHook',
     'PretrainedCheckHook', 'SafeCheckpointHook', 'SkippedImagesHook'
 ]

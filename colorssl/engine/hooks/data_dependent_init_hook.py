@@ -37,9 +37,7 @@ def channel_stats(outputs: torch.Tensor) -> torch.Tensor:
         Tensor: (3, C) float64: count, sum, sum of squares (summed over ranks).
     """
     x = outputs.detach().double().transpose(0, 1).reshape(outputs.size(1), -1)
-    stats = torch.stack(
-        [torch.full_like(x[:, 0], x.size(1)),
-         x.sum(1), (x * x).sum(1)])
+    stats = torch.stack([torch.full_like(x[:, 0], x.size(1)), x.sum(1), (x * x).sum(1)])
     if get_world_size() > 1:
         all_reduce(stats, op='sum')
     return stats
@@ -72,9 +70,9 @@ class DataDependentInitHook(Hook):
     the released colorization model was trained from. In ``before_train`` the hook
     takes ``num_batches`` batches of the training loader through the model's data
     preprocessor and visits the selected layers in forward order: for each, one
-    forward pass of the batch measures its output statistics (summed over ranks, so
-    every rank applies the same change) and the layer's weight and bias are
-    rescaled (:func:`rescale_layer`); later layers see the already rescaled ones.
+    forward pass of the batch (``mode='loss'``, stopped after that layer)
+    measures its output statistics (summed over ranks, so every rank applies the
+    same change) and the layer's weight and bias are rescaled (:func:`rescale_layer`); later layers see the already rescaled ones.
 
     Nothing is done when training resumes or starts from ``load_from`` (the weights
     come from the checkpoint). BatchNorm running statistics are reset afterwards.
@@ -88,7 +86,8 @@ class DataDependentInitHook(Hook):
             Defaults to 1.
     """
 
-    priority = 'HIGH'  # before the other before_train hooks that read the weights
+    # after ColorPriorHook (ABOVE_NORMAL): the head's loss needs the colour prior
+    priority = 'NORMAL'
 
     def __init__(self,
                  modules: Sequence[str] = ('backbone', ),
@@ -152,13 +151,13 @@ class DataDependentInitHook(Hook):
                 for inputs, samples in batches:
                     try:
                         with torch.no_grad():
-                            model(inputs, samples, mode='tensor')
+                            model(inputs, samples, mode='loss')
                     except _Captured:
                         pass
                     if not captured:
                         raise RuntimeError(
                             f'DataDependentInitHook: layer {_name(layers, layer)} '
-                            "did not run in the model's forward (mode='tensor')")
+                            "did not run in the model's loss forward")
                     s = channel_stats(captured.pop())
                     stats = s if stats is None else stats + s
             finally:

@@ -382,8 +382,8 @@ class ColorizationHead(BaseModule):
         if self.loss_normalize == 'image':
             num_kept = torch.tensor(ab.size(0), device=ab.device)
         else:
-            num_kept = (sample_mask.sum() if sample_mask is not None else
-                        torch.tensor(ab.size(0))) * ab[0, 0].numel()
+            num_kept = (sample_mask.sum() if sample_mask is not None else torch.tensor(
+                ab.size(0))) * ab[0, 0].numel()
         if get_world_size() > 1 or self.loss_normalize == 'image':
             # Divide by the global count / world size (see the class docstring).
             out['loss'] = self.loss_module(

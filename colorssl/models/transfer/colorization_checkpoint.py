@@ -329,8 +329,8 @@ def fill_norm_affine(state_dict: Dict[str, Tensor],
         if key in out or leaf not in ('weight', 'bias') or \
                 f'{name}.running_mean' not in out:
             continue
-        out[key] = (torch.ones_like(value) if leaf == 'weight' else
-                    torch.zeros_like(value))
+        out[key] = (
+            torch.ones_like(value) if leaf == 'weight' else torch.zeros_like(value))
     return out
 
 

@@ -6,7 +6,8 @@
 # layers the per-layer linear probes read
 # (colornet-c16_supervised_1xb64-linear-multilayer-3e_tinyin.py).
 #
-#   python tools/train.py configs/benchmarks/mmpretrain/colornet-c16_supervised_1xb64-6e_tinyin.py
+#   python tools/train.py \
+#       configs/benchmarks/mmpretrain/colornet-c16_supervised_1xb64-6e_tinyin.py
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
 

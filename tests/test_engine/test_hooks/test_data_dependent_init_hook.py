@@ -35,7 +35,8 @@ def outputs_of(model, layers, batch):
     data = model.data_preprocessor(batch, True)
     seen = {}  # clones: the in-place ReLU after each conv changes its output
     handles = [
-        m.register_forward_hook(lambda mod, a, out, n=n: seen.__setitem__(n, out.clone()))
+        m.register_forward_hook(
+            lambda mod, a, out, n=n: seen.__setitem__(n, out.clone()))
         for n, m in layers
     ]
     with torch.no_grad():
@@ -74,7 +75,9 @@ def test_nothing_changes_when_weights_come_from_a_checkpoint():
     hook = HOOKS.build(dict(type='DataDependentInitHook'))
     for resume, load_from in ((True, None), (False, 'x.pth')):
         runner = SimpleNamespace(
-            model=model, train_dataloader=[photo_batch()], _resume=resume,
+            model=model,
+            train_dataloader=[photo_batch()],
+            _resume=resume,
             _load_from=load_from)
         hook.before_train(runner)
         for k, v in model.state_dict().items():
@@ -100,5 +103,7 @@ def test_bad_arguments_name_the_key():
         hook = HOOKS.build(dict(type='DataDependentInitHook', modules=('nek', )))
         hook.before_train(
             SimpleNamespace(
-                model=colorization_model(), train_dataloader=[photo_batch()],
-                _resume=False, _load_from=None))
+                model=colorization_model(),
+                train_dataloader=[photo_batch()],
+                _resume=False,
+                _load_from=None))
