@@ -72,7 +72,8 @@ class DataDependentInitHook(Hook):
     preprocessor and visits the selected layers in forward order: for each, one
     forward pass of the batch (``mode='loss'``, stopped after that layer)
     measures its output statistics (summed over ranks, so every rank applies the
-    same change) and the layer's weight and bias are rescaled (:func:`rescale_layer`); later layers see the already rescaled ones.
+    same change) and the layer's weight and bias are rescaled
+    (:func:`rescale_layer`); later layers see the already rescaled ones.
 
     Nothing is done when training resumes or starts from ``load_from`` (the weights
     come from the checkpoint). BatchNorm running statistics are reset afterwards.

@@ -1,5 +1,6 @@
 # The random-init twin of
-# colornet-c16_colorization-pre_1xb64-linear-multilayer-3e_tinyin.py: the same frozen network with its Kaiming initialisation.
+# colornet-c16_colorization-pre_1xb64-linear-multilayer-3e_tinyin.py: the same frozen
+# network with its Kaiming initialisation.
 _base_ = './colornet-c16_colorization-pre_1xb64-linear-multilayer-3e_tinyin.py'
 
 model = dict(

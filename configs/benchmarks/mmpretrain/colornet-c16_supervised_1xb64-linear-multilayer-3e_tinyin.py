@@ -1,5 +1,6 @@
 # The supervised twin of
-# colornet-c16_colorization-pre_1xb64-linear-multilayer-3e_tinyin.py: the same probes on the frozen layers of the network trained with labels on the colour
+# colornet-c16_colorization-pre_1xb64-linear-multilayer-3e_tinyin.py: the same
+# probes on the frozen layers of the network trained with labels on the colour
 # photos (colornet-c16_supervised_1xb64-6e_tinyin.py), which sees the RGB photo.
 _base_ = './colornet-c16_colorization-pre_1xb64-linear-multilayer-3e_tinyin.py'
 
