@@ -25,7 +25,7 @@ val_evaluator = dict(
     type='ColorizationMetric', baselines=('gray', 'mean'), mean_ab=(0.375, 5.904))
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(optimizer=dict(lr=1e-4, weight_decay=1e-5))
+optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=1e-5))
 param_scheduler = [
     dict(type='MultiStepLR', by_epoch=False, milestones=[1600], gamma=0.1)
 ]
