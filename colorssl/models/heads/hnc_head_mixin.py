@@ -7,15 +7,18 @@ logits, ``pre_logits`` and predictions equal the stock head on a
 selected negatives; prediction (when ground truth is present) stores
 negative-CAM statistics for :class:`~colorssl.evaluation.metrics.NegativeCAMMetric`.
 """
+import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from ..utils.negative_selection import positive_mask, select_negatives
+from ..utils.negative_selection import (positive_mask, select_negatives,
+                                        soft_positive_mask)
 from .cam import class_activation_maps, negative_cam_stats, to_spatial_map
 
 #: Name of the DataSample field holding the per-sample negative-CAM statistics.
@@ -108,14 +111,36 @@ class HNCHeadMixin:
                      device) -> Tuple[Tensor, Tensor]:
         """(positive, exclude) bool masks (N, K) from the data samples.
 
+        Hard labels (``gt_label``) are the positives where there is no
+        ``gt_score``. With ``gt_score`` (Mixup/CutMix, ``to_onehot``, soft
+        labels) the positives are those of
+        :func:`~colorssl.models.utils.negative_selection.soft_positive_mask`
+        (the non-zero classes of a sparse target, the classes above the row
+        mean of a dense, e.g. smoothed, one) plus the ``gt_label`` classes
+        when the samples still carry them (mmpretrain's data preprocessor
+        keeps the original label next to the mixed score). A sample whose
+        positives cannot be derived (a flat dense score and no ``gt_label``)
+        keeps every class out of its negatives, with a warning logged once.
         ``exclude`` adds VOC-style ``gt_label_difficult`` classes to the
         positives: present in the image, so never pushed as negatives.
         """
         num_classes = self.num_classes
         key = 'model.head.num_classes'
         if 'gt_score' in data_samples[0]:
-            target = torch.stack([ds.gt_score for ds in data_samples])
-            positive = positive_mask(target.to(device), num_classes, key)
+            target = torch.stack([ds.gt_score for ds in data_samples]).to(device)
+            if target.dim() != 2 or target.size(1) != num_classes:
+                positive_mask(target, num_classes, key)  # raises, naming key
+            positive, underived = soft_positive_mask(target)
+            if all('gt_label' in ds for ds in data_samples):
+                hard = torch.stack([
+                    positive_mask(ds.gt_label.view(-1).to(device), num_classes,
+                                  key).any(0) for ds in data_samples
+                ])
+                positive |= hard
+                underived &= ~hard.any(1)
+            if underived.any():
+                self._warn_no_hard_label(int(underived.sum()), len(data_samples))
+                positive[underived] = True
         elif self._multi_label:
             positive = torch.stack([
                 positive_mask(ds.gt_label.view(-1).to(device), num_classes, key).any(0)
@@ -135,6 +160,23 @@ class HNCHeadMixin:
                 difficult = torch.as_tensor(difficult, device=device).view(-1)
                 exclude[i] |= positive_mask(difficult.long(), num_classes, key).any(0)
         return positive, exclude
+
+    def _warn_no_hard_label(self, num_bad: int, num_samples: int) -> None:
+        """Log, once per head, that some samples have no derivable label."""
+        if getattr(self, '_warned_no_hard_label', False):
+            return
+        self._warned_no_hard_label = True
+        print_log(
+            f'{type(self).__name__}: {num_bad} of {num_samples} samples carry '
+            'a soft target (gt_score) with every class scoring the same and '
+            'no gt_label, so no positive class can be derived from them. '
+            'Every class is kept out of their negatives: they add no HNC term '
+            '(and no negative-CAM statistics). Positives of soft targets are '
+            'the non-zero classes, or, when no class scores 0 (e.g. a '
+            'smoothed target), the classes above the row mean (1/num_classes '
+            'for a normalised target). This warning is logged once.',
+            logger='current',
+            level=logging.WARNING)
 
     # ------------------------------------------------------------------- loss
     def _hnc_losses(self, feat_map: Tensor, cls_score: Tensor,

@@ -14,9 +14,11 @@ class HNCLinearClsHead(HNCHeadMixin, LinearClsHead):
     applies ``fc``, so logits, parameters (``fc.weight``, ``fc.bias``) and
     checkpoints are the same as ``LinearClsHead`` on a ``GlobalAveragePooling``
     neck. During training it adds ``loss_hnc`` (``hnc_loss``) computed on the
-    CAMs of the ``k`` highest-scoring classes whose target is zero (hard
-    labels, Mixup/CutMix soft labels; label smoothing inside the loss keeps the
-    hard target). In ``predict`` with ground truth it stores negative-CAM
+    CAMs of the ``k`` highest-scoring classes that are not positive (hard
+    labels; Mixup/CutMix soft labels: the non-zero classes, or, for a score
+    that is non-zero everywhere such as a smoothed one, the classes above
+    ``1/num_classes``; label smoothing inside the loss keeps the hard target).
+    In ``predict`` with ground truth it stores negative-CAM
     statistics in each DataSample's ``neg_cam_stats`` field for
     ``NegativeCAMMetric``.
 
