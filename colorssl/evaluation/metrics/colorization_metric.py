@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+from mmengine.dist import all_reduce, get_comm_device, get_world_size
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
@@ -58,7 +59,8 @@ class ColorizationMetric(BaseMetric):
       each image's mean predicted value divided by the same for the ground truth,
       averaged over a and b. 0 means one colour map for every photo (the model
       ignores its input); about 1 means its colours vary between photos as much as
-      the true ones. Below 0.1 a WARNING is logged. The baselines have 0.
+      the true ones. Below 0.1 a WARNING is logged. The baselines have 0. Kept
+      as fixed-size sums (constant memory), summed over ranks.
 
     **Baselines**, computed by the same code on the same images and reported as
     ``<name>/auc``, ``<name>/auc_rebalanced``, ``<name>/ab_l2``,
@@ -117,6 +119,8 @@ class ColorizationMetric(BaseMetric):
                                        torch.zeros_like(p))
         self.baselines = tuple(baselines)
         self.mean_ab = _mean_ab_of(mean_ab) if mean_ab is not None else None
+        self._mean_sums = torch.zeros(2, 2, 3, dtype=torch.float64)
+        self._reduced_sums = self._mean_sums.clone()
 
     # ------------------------------------------------------------------------
     def _image_stats(self, pred: torch.Tensor, gt: torch.Tensor, gt_bin: torch.Tensor):
@@ -167,11 +171,8 @@ class ColorizationMetric(BaseMetric):
                 raise ValueError(f'pred_ab {tuple(pred.shape)} and gt_ab '
                                  f'{tuple(gt.shape)} differ')
             gt_bin = nearest_bin(gt[None], self.bins)[0]
-            record = dict(
-                gray=False,
-                hists={},
-                mean_pred_ab=pred.double().mean((1, 2)),
-                mean_gt_ab=gt.double().mean((1, 2)))
+            self._add_image_means(pred, gt)
+            record = dict(gray=False, hists={})
             for name, p in self._predictions(pred, sample).items():
                 stats, hist = self._image_stats(p, gt, gt_bin)
                 record.update({
@@ -180,6 +181,24 @@ class ColorizationMetric(BaseMetric):
                 })
                 record['hists'][name] = hist
             self.results.append(record)
+
+    def _add_image_means(self, pred: torch.Tensor, gt: torch.Tensor) -> None:
+        """Add one image's mean ab to the input-dependence sums: a (2, 2, 3)
+        float64 tensor (prediction / truth, a / b, count / sum / sum of squares),
+        summed over ranks in :meth:`evaluate`."""
+        means = torch.stack([pred.double().mean((1, 2)), gt.double().mean((1, 2))])
+        self._mean_sums[..., 0] += 1
+        self._mean_sums[..., 1] += means
+        self._mean_sums[..., 2] += means * means
+
+    def evaluate(self, size: int) -> dict:
+        sums = self._mean_sums.clone()
+        if get_world_size() > 1:
+            sums = sums.to(get_comm_device())
+            all_reduce(sums, op='sum')
+        self._reduced_sums = sums.cpu()
+        self._mean_sums.zero_()
+        return super().evaluate(size)
 
     def _auc_rebalanced(self, hist: torch.Tensor) -> float:
         counts = hist.double().view(self.bins.size(0), self.max_thresh + 2)
@@ -216,9 +235,7 @@ class ColorizationMetric(BaseMetric):
             out[pre + 'chroma_ratio'] = out[pre + 'pred_chroma'] / max(
                 out['gt_chroma'], 1e-8)
             out[pre + 'auc_rebalanced'] = self._auc_rebalanced(pooled[name])
-        out['input_dependence'] = self._input_dependence(
-            torch.stack([r['mean_pred_ab'] for r in color]),
-            torch.stack([r['mean_gt_ab'] for r in color]))
+        out['input_dependence'] = self._input_dependence(self._reduced_sums)
         if out['input_dependence'] < INPUT_DEPENDENCE_WARN:
             MMLogger.get_current_instance().warning(
                 f"{self.prefix}/input_dependence = {out['input_dependence']:.3f} "
@@ -228,13 +245,16 @@ class ColorizationMetric(BaseMetric):
         return out
 
     @staticmethod
-    def _input_dependence(mean_pred: torch.Tensor, mean_gt: torch.Tensor) -> float:
-        """mean over a, b of std_images(mean_pred) / std_images(mean_gt).
+    def _input_dependence(sums: torch.Tensor) -> float:
+        """mean over a, b of std_images(mean pred) / std_images(mean truth).
 
         Args:
-            mean_pred, mean_gt (Tensor): (M, 2) per-image mean ab.
+            sums (Tensor): (2, 2, 3) count, sum and sum of squares of the
+                per-image means (see :meth:`_add_image_means`).
         """
-        if mean_pred.size(0) < 2:
+        count, total, squares = sums.unbind(-1)
+        if count[0, 0] < 2:
             return float('nan')
-        ratio = mean_pred.std(0) / mean_gt.std(0).clamp(min=1e-8)
-        return ratio.mean().item()
+        var = ((squares - total * total / count) / (count - 1)).clamp(min=0)
+        std = var.sqrt()
+        return (std[0] / std[1].clamp(min=1e-8)).mean().item()
