@@ -10,6 +10,7 @@ import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint load
 from colorssl.utils.config_checks import (add_common_args, apply_common_args,
                                           build_runner, load_config,
                                           registry_errors_named)
+from colorssl.utils.cpu_dist import close_distributed
 from colorssl.utils.malloc_tuning import tune_malloc
 
 # The visualisation hook of each scope and how it is told to draw to a folder.
@@ -72,6 +73,7 @@ def main():
     runner = build_runner(cfg, args.config)
     with registry_errors_named(args.config):
         runner.test()
+    close_distributed()
 
 
 if __name__ == '__main__':

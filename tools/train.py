@@ -14,6 +14,7 @@ from colorssl.utils.checkpoint_check import checkpoint_problem
 from colorssl.utils.config_checks import (add_common_args, apply_common_args,
                                           build_runner, check_color_prior_hook,
                                           load_config, registry_errors_named)
+from colorssl.utils.cpu_dist import close_distributed
 from colorssl.utils.malloc_tuning import tune_malloc
 
 
@@ -99,6 +100,7 @@ def main():
     runner = build_runner(cfg, args.config)
     with registry_errors_named(args.config):
         runner.train()
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -72,3 +72,15 @@ def prepare_cpu_distributed(cfg: Config, filename: str) -> bool:
         world_size=int(os.environ['WORLD_SIZE']),
         **kwargs)
     return True
+
+
+def close_distributed() -> None:
+    """Wait for every rank, then destroy the default process group.
+
+    Called by the tools after ``runner.train()`` / ``runner.test()``: a gloo group left
+    to the interpreter's exit can abort a rank that is still tearing down its threads
+    while the other rank has already closed the store.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

@@ -7,6 +7,7 @@ its validation; then the same checkpoint with the head's 1x1 conv weights zeroed
 output is the bias: one map for every photo) goes through tools/test.py.
 """
 import re
+import sys
 
 import torch
 from tool_helpers import REPO_ROOT, read_scalars, run_dirs, run_tool, train_cmd
@@ -53,7 +54,7 @@ def test_short_run_depends_on_input_and_painted_map_does_not(shared_data, tmp_pa
     painted = tmp_path / 'painted.pth'
     torch.save(ckpt, painted)
     proc = run_tool([
-        'python', REPO_ROOT / 'tools' / 'test.py', CONFIG, painted, '--work-dir',
+        sys.executable, REPO_ROOT / 'tools' / 'test.py', CONFIG, painted, '--work-dir',
         tmp_path / 'test', '--cfg-options', *options
     ], REPO_ROOT)
     value = float(re.findall(r'color/input_dependence: ([0-9.e+-]+)', proc.stdout)[-1])

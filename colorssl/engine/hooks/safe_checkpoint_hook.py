@@ -196,28 +196,21 @@ class SafeCheckpointHook(CheckpointHook):
                     os.remove(path)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
-        """mmengine 0.10.7's method, except that ``last_checkpoint`` is written
-        atomically (mmengine writes it with a plain ``open``)."""
-        if self.max_keep_ckpts > 0:
-            # Remove the oldest kept checkpoint first, so that keep_ckpt_ids in
-            # the new checkpoint are what stays on disk.
-            if not (len(self.keep_ckpt_ids) > 0 and self.keep_ckpt_ids[-1] == step):
-                if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                    old_step = self.keep_ckpt_ids.popleft()
-                    if is_main_process():
-                        old_path = self.file_backend.join_path(
-                            self.out_dir, self.filename_tmpl.format(old_step))
-                        if self.file_backend.isfile(old_path):
-                            self.file_backend.remove(old_path)
-                        elif self.file_backend.isdir(old_path):  # deepspeed
-                            self.file_backend.rmtree(old_path)
-                self.keep_ckpt_ids.append(step)
-                runner.message_hub.update_info('keep_ckpt_ids',
-                                               list(self.keep_ckpt_ids))
-
+        """mmengine 0.10.7's method in a crash-safe order: save the checkpoint,
+        check that it loads, write ``last_checkpoint`` atomically, and only then
+        remove the checkpoint beyond ``max_keep_ckpts`` (mmengine removes it first
+        and writes ``last_checkpoint`` with a plain ``open``)."""
         ckpt_filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        # _save_best_checkpoint saves a step a second time: nothing to drop then.
+        new_step = self.max_keep_ckpts > 0 and not (
+            self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step)
+        if new_step:
+            # The checkpoint lists the step to drop too: if the run dies before
+            # that file is removed, mmengine's before_train removes it on resume.
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           [*self.keep_ckpt_ids, step])
         runner.save_checkpoint(
             self.out_dir,
             ckpt_filename,
@@ -228,7 +221,26 @@ class SafeCheckpointHook(CheckpointHook):
             by_epoch=self.by_epoch,
             backend_args=self.backend_args,
             **self.args)
-        if not is_main_process():
+        if is_main_process():
+            if not _is_remote(self.last_ckpt) and osp.isfile(self.last_ckpt):
+                problem = checkpoint_problem(self.last_ckpt)
+                if problem is not None:
+                    raise RuntimeError(
+                        f'the checkpoint just saved, {self.last_ckpt}, does not '
+                        f'load: {problem}; the previous checkpoints and '
+                        f'{LAST_CHECKPOINT} are kept')
+            atomic_write_text(
+                osp.join(runner.work_dir, LAST_CHECKPOINT), str(self.last_ckpt))
+        if not new_step:
             return
-        atomic_write_text(
-            osp.join(runner.work_dir, LAST_CHECKPOINT), str(self.last_ckpt))
+        dropped = (self.keep_ckpt_ids[0]
+                   if len(self.keep_ckpt_ids) == self.max_keep_ckpts else None)
+        self.keep_ckpt_ids.append(step)  # a deque of max_keep_ckpts: drops the oldest
+        runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        if dropped is not None and is_main_process():
+            old_path = self.file_backend.join_path(
+                self.out_dir, self.filename_tmpl.format(dropped))
+            if self.file_backend.isfile(old_path):
+                self.file_backend.remove(old_path)
+            elif self.file_backend.isdir(old_path):  # deepspeed
+                self.file_backend.rmtree(old_path)
