@@ -178,7 +178,7 @@ def test_auto_prior_without_its_hook_fails_before_training(auto_run, tmp_path):
     assert not work.exists()  # refused before the runner made its work dir
 
 
-def test_resume_reads_the_cached_prior(auto_run):
+def test_resume_keeps_the_checkpoint_prior(auto_run):
     proc = run([
         'tools/train.py', auto_run['config'], '--work-dir',
         str(auto_run['work']), '--resume', '--no-validate', '--cfg-options',
@@ -186,6 +186,6 @@ def test_resume_reads_the_cached_prior(auto_run):
         'train_cfg.max_iters=6'
     ])
     output = proc.stdout + proc.stderr
-    assert 'color prior: loaded from' in output and 'not recomputed' in output
+    assert 'color prior: kept from the resumed checkpoint (16 images)' in output
     assert 'color prior: estimated' not in output
     assert (auto_run['work'] / 'iter_6.pth').is_file()

@@ -1,6 +1,8 @@
 """Estimate the colour prior of ``model.head.prior='auto'`` from the training data."""
 import contextlib
+import hashlib
 import json
+import os
 import os.path as osp
 import random
 import time
@@ -59,6 +61,44 @@ class HistogramCollate:
         return ab_histogram(images, self.bins, self.gray_thresh, self.channel_order)
 
 
+def sample_indices(total: int, num: int, seed: int) -> np.ndarray:
+    """``min(num, total)`` distinct indices of ``range(total)``, sorted, seeded."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(total, min(num, total), replace=False))
+
+
+def data_fingerprint(dataset, indices) -> dict:
+    """What identifies the images a prior is estimated from.
+
+    For each sampled index, ``dataset.get_data_info(i)`` gives the file (``img_path``:
+    its path, size and modification time go into a SHA-1 digest) or the decoded image
+    (``img``: its bytes). Datasets without ``get_data_info`` are identified by their
+    length only (``files=None``).
+
+    Returns:
+        dict: ``num_images`` (int, the dataset's length) and ``files`` (hex digest or
+        None).
+    """
+    get_info = getattr(dataset, 'get_data_info', None)
+    if get_info is None:
+        return dict(num_images=len(dataset), files=None)
+    digest = hashlib.sha1()
+    for i in indices:
+        info = get_info(int(i))
+        path = info.get('img_path') if isinstance(info, dict) else None
+        if path is not None:
+            try:
+                stat = os.stat(path)
+                digest.update(f'{path}|{stat.st_size}|{stat.st_mtime_ns}\n'.encode())
+            except OSError:  # remote or missing: the path alone
+                digest.update(f'{path}\n'.encode())
+        elif isinstance(info, dict) and isinstance(info.get('img'), np.ndarray):
+            digest.update(np.ascontiguousarray(info['img']).tobytes())
+        else:
+            digest.update(repr(info).encode())
+    return dict(num_images=len(dataset), files=digest.hexdigest())
+
+
 @contextlib.contextmanager
 def _keep_random_state():
     """Leave the global random generators as they were (the estimate must not change
@@ -80,9 +120,13 @@ class ColorPriorHook(Hook):
     In ``before_train`` (after the checkpoint is loaded or resumed), when the
     :class:`ColorizationHead` has ``prior='auto'``, the prior is taken from, in order:
 
-    1. the cache ``<work_dir>/<cache_file>`` if it was made for the same dataset,
-       sample size, seed, smoothing and bins (a resumed run or a rerun);
-    2. the checkpoint, when the run resumes one that carries an estimated prior;
+    1. the checkpoint, when the run loads one (``load_from``) or resumes one
+       (``--resume``) whose head carries an estimated prior; ``reestimate=True``
+       skips this and the cache;
+    2. the cache ``<work_dir>/<cache_file>`` if it was made from the same images
+       (the sampled files' paths, sizes and modification times, see
+       :func:`data_fingerprint`), training pipeline, sample size, seed, smoothing
+       and bins (a rerun in the same work dir);
     3. an estimate: ``model.head.prior_samples`` training images drawn at random
        (seed ``seed``; all when there are fewer), split over the ranks, loaded by a
        DataLoader with the training loader's ``num_workers`` and batch size. The
@@ -106,6 +150,8 @@ class ColorPriorHook(Hook):
             ``'color_prior.npz'``.
         batch_size (int, optional): Images per worker batch. Defaults to the
             training loader's.
+        reestimate (bool): Estimate the prior even when the loaded checkpoint or
+            the cache has one. Defaults to False.
 
     Raises:
         ValueError: the training set has no image, or every sampled image is
@@ -116,8 +162,10 @@ class ColorPriorHook(Hook):
     def __init__(self,
                  seed: int = 0,
                  cache_file: str = 'color_prior.npz',
-                 batch_size: Optional[int] = None):
+                 batch_size: Optional[int] = None,
+                 reestimate: bool = False):
         self.seed = int(seed)
+        self.reestimate = bool(reestimate)
         self.cache_file = cache_file
         self.batch_size = batch_size
 
@@ -127,29 +175,36 @@ class ColorPriorHook(Hook):
         head = getattr(model, 'head', None)
         if not isinstance(head, ColorizationHead) or not head.auto_prior:
             return
+        loaded = runner.cfg.get('load_from') or (
+            'the resumed checkpoint' if runner.cfg.get('resume') else None)
+        if loaded and int(head.prior_num_images) != 0 and not self.reestimate:
+            runner.logger.info(
+                f'color prior: kept from {loaded} ({int(head.prior_num_images)} '
+                'images); ColorPriorHook(reestimate=True) estimates it again')
+            return
         preprocessor = getattr(model, 'data_preprocessor', None)
         gray_thresh = float(getattr(preprocessor, 'gray_thresh', GRAY_THRESHOLD))
         channel_order = getattr(preprocessor, 'channel_order', 'rgb')
         dataset_cfg = runner.cfg.get('train_dataloader', {}).get('dataset')
         dataset_name = describe_dataset(dataset_cfg)
         sigma = head.prior_sigma if head.prior_sigma is not None else AUTO_PRIOR_SIGMA
-        key = dict(
-            dataset=dataset_name,
-            prior_samples=head.prior_samples,
-            seed=self.seed,
-            sigma=sigma,
-            gray_thresh=gray_thresh,
-            channel_order=channel_order)
+        dataset = runner.train_dataloader.dataset
+        indices = sample_indices(len(dataset), head.prior_samples, self.seed)
         cache = osp.join(runner.work_dir, self.cache_file)
-
-        if self._from_cache(runner, head, cache, key):
-            return
-        if runner.cfg.get('resume') and int(head.prior_num_images) != 0:
-            runner.logger.info(f'color prior: taken from the resumed checkpoint '
-                               f'({int(head.prior_num_images)} images)')
+        key = None
+        if is_main_process():
+            key = dict(
+                data=data_fingerprint(dataset, indices),
+                pipeline=repr((dataset_cfg or {}).get('pipeline')),
+                prior_samples=head.prior_samples,
+                seed=self.seed,
+                sigma=sigma,
+                gray_thresh=gray_thresh,
+                channel_order=channel_order)
+        if not self.reestimate and self._from_cache(runner, head, cache, key):
             return
         self._estimate(runner, head, cache, key, dataset_name, gray_thresh,
-                       channel_order, sigma)
+                       channel_order, sigma, indices)
 
     # ------------------------------------------------------------------------
     def _from_cache(self, runner, head, cache: str, key: dict) -> bool:
@@ -176,9 +231,11 @@ class ColorPriorHook(Hook):
                     packed[3] = meta['num_images_used']
                     packed[4:] = stored['prior']
                 else:
+                    made_for = meta.get('cache_key') or {}
+                    changed = sorted(k for k in set(key) | set(made_for)
+                                     if made_for.get(k) != key.get(k)) or ['bins']
                     runner.logger.info(f'color prior: the cache {cache} was made for '
-                                       f'{meta.get("cache_key")}, not {key}: '
-                                       'estimating again')
+                                       f'other {", ".join(changed)}: estimating again')
         broadcast(packed, src=0)
         if packed[0] != 1:
             return False
@@ -188,7 +245,7 @@ class ColorPriorHook(Hook):
         return True
 
     def _estimate(self, runner, head, cache, key, dataset_name, gray_thresh,
-                  channel_order, sigma) -> None:
+                  channel_order, sigma, indices) -> None:
         start = time.perf_counter()
         dataset = runner.train_dataloader.dataset
         total = len(dataset)
@@ -196,9 +253,7 @@ class ColorPriorHook(Hook):
             raise ValueError(f"model.head.prior='auto': the training set "
                              f'{dataset_name} has 0 images, no colour prior can be '
                              'estimated')
-        num = min(head.prior_samples, total)
-        rng = np.random.default_rng(self.seed)
-        indices = np.sort(rng.choice(total, num, replace=False))
+        num = len(indices)
         rank, world_size = get_dist_info()
         mine = indices[rank::world_size].tolist()
         train_loader = runner.train_dataloader

@@ -35,6 +35,33 @@ class ImageList(Dataset):
         return dict(inputs=self.images[i])
 
 
+class FileList(ImageList):
+    """ImageList read from PNG files, with mmengine's ``get_data_info``."""
+
+    def __init__(self, images, folder):
+        from PIL import Image
+        folder.mkdir(parents=True, exist_ok=True)
+        self.paths = []
+        for i, img in enumerate(images):
+            path = folder / f'img_{i}.png'
+            Image.fromarray(img).save(path)
+            self.paths.append(str(path))
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.paths)
+
+    def get_data_info(self, i):
+        return dict(img_path=self.paths[i])
+
+    def __getitem__(self, i):
+        from PIL import Image
+        self.reads += 1
+        img = np.asarray(Image.open(self.paths[i]).convert('RGB'))
+        return dict(
+            inputs=torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))))
+
+
 class Log:
 
     def __init__(self):
@@ -59,7 +86,13 @@ def gray_images(n, seed=1, size=8):
     ]
 
 
-def make_runner(tmp_path, images, prior='auto', prior_samples=100, resume=False):
+def make_runner(tmp_path,
+                images,
+                prior='auto',
+                prior_samples=100,
+                resume=False,
+                load_from=None,
+                dataset=None):
     model = MODELS.build(
         dict(
             type='Colorization',
@@ -69,10 +102,11 @@ def make_runner(tmp_path, images, prior='auto', prior_samples=100, resume=False)
                 in_channels=16,
                 prior=prior,
                 prior_samples=prior_samples)))
-    dataset = ImageList(images)
+    dataset = dataset if dataset is not None else ImageList(images)
     cfg = Config(
         dict(
             resume=resume,
+            load_from=load_from,
             train_dataloader=dict(
                 dataset=dict(
                     type='ImageList',
@@ -192,3 +226,53 @@ def test_cache_records_how_it_was_made(tmp_path):
     assert meta['num_images_used'] == 3 and meta['seed'] == 3
     assert meta['cache_key']['prior_samples'] == 100
     json.dumps(meta)
+
+
+def test_loaded_checkpoint_prior_is_kept_unless_reestimate(tmp_path):
+    first = make_runner(tmp_path / 'a', colour_images(4))
+    ColorPriorHook().before_train(first)
+    state = first.model.state_dict()
+    # load_from a checkpoint with a prior, other training images: the prior is kept
+    other_images = colour_images(5, seed=9)
+    loaded = make_runner(tmp_path / 'b', other_images, load_from='pre.pth')
+    loaded.model.load_state_dict(state)
+    ColorPriorHook().before_train(loaded)
+    assert loaded.train_dataloader.dataset.reads == 0
+    assert 'kept from pre.pth (4 images)' in loaded.logger.lines[-1]
+    torch.testing.assert_close(loaded.model.head.prior, first.model.head.prior)
+    # the config asks to estimate again: the new images give the prior
+    again = make_runner(tmp_path / 'b', other_images, load_from='pre.pth')
+    again.model.load_state_dict(state)
+    ColorPriorHook(reestimate=True).before_train(again)
+    assert again.train_dataloader.dataset.reads == 5
+    assert int(again.model.head.prior_num_images) == 5
+    # a load_from checkpoint without a prior (a fresh head) is estimated as usual
+    fresh = make_runner(tmp_path / 'c', colour_images(3), load_from='other.pth')
+    ColorPriorHook().before_train(fresh)
+    assert fresh.train_dataloader.dataset.reads == 3
+
+
+def test_cache_is_keyed_by_the_image_files(tmp_path):
+    from PIL import Image
+    images = colour_images(6, seed=2)
+    files = FileList(images, tmp_path / 'imgs')
+    runner = make_runner(tmp_path / 'work', None, dataset=files)
+    ColorPriorHook().before_train(runner)
+    assert files.reads == 6
+    meta = load_prior(tmp_path / 'work' / 'color_prior.npz')['meta']
+    assert meta['cache_key']['data']['num_images'] == 6
+    first = runner.model.head.prior.clone()
+
+    # same files: the cache is read
+    files.reads = 0
+    same = make_runner(tmp_path / 'work', None, dataset=files)
+    ColorPriorHook().before_train(same)
+    assert files.reads == 0 and 'not recomputed' in same.logger.lines[-1]
+
+    # one file replaced under the same name and config: estimated again
+    Image.fromarray(np.full((9, 9, 3), (200, 30, 30), np.uint8)).save(files.paths[0])
+    changed = make_runner(tmp_path / 'work', None, dataset=files)
+    ColorPriorHook().before_train(changed)
+    assert files.reads == 6
+    assert any('made for other data' in line for line in changed.logger.lines)
+    assert not torch.allclose(changed.model.head.prior, first)
