@@ -2,7 +2,7 @@
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.dist import all_reduce, get_comm_device, get_world_size
+from mmengine.dist import all_reduce, get_comm_device, get_dist_info
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmpretrain.registry import METRICS
@@ -59,8 +59,13 @@ class ColorizationMetric(BaseMetric):
       each image's mean predicted value divided by the same for the ground truth,
       averaged over a and b. 0 means one colour map for every photo (the model
       ignores its input); about 1 means its colours vary between photos as much as
-      the true ones. Below 0.1 a WARNING is logged. The baselines have 0. Kept
-      as fixed-size sums (constant memory), summed over ranks.
+      the true ones. Below 0.1 a WARNING is logged. The baselines have 0.
+
+    Memory is constant: every image is added to fixed-size float64 sums (per
+    prediction the three per-image means and the pooled pixel counts by
+    ground-truth bin and error level, ``Q * (max_thresh + 2)``, 47,576 numbers at
+    the defaults); what crosses ranks is those sums (one ``all_reduce``), not
+    per-image records.
 
     **Baselines**, computed by the same code on the same images and reported as
     ``<name>/auc``, ``<name>/auc_rebalanced``, ``<name>/ab_l2``,
@@ -119,27 +124,54 @@ class ColorizationMetric(BaseMetric):
                                        torch.zeros_like(p))
         self.baselines = tuple(baselines)
         self.mean_ab = _mean_ab_of(mean_ab) if mean_ab is not None else None
-        self._mean_sums = torch.zeros(2, 2, 3, dtype=torch.float64)
-        self._reduced_sums = self._mean_sums.clone()
+        self._names = ('', ) + self.baselines
+        self._hist_size = self.bins.size(0) * (self.max_thresh + 2)
+        self._sums = self._zeros()
+        self._pending = self._zeros()  # the latest image, see evaluate()
+        self._num_seen = 0
 
     # ------------------------------------------------------------------------
-    def _image_stats(self, pred: torch.Tensor, gt: torch.Tensor, gt_bin: torch.Tensor):
-        """Per-image numbers, and the pixels counted by ground-truth bin ``q`` and
-        smallest passed threshold ``l`` (``max_thresh + 1``: none), as a (2, M) int32
-        tensor of the codes ``q * (max_thresh + 2) + l`` present and their counts."""
+    # The accumulator: one float64 vector of fixed size (no per-image state),
+    # [num_color, num_gray, gt_chroma,
+    #  (ab_l2, auc, pred_chroma) per prediction,
+    #  input-dependence sums (2, 2, 3): prediction / truth, a / b, n / sum / squares,
+    #  pooled (bin, level) pixel counts per prediction (Q * (max_thresh + 2) each)].
+    _STATS = ('ab_l2', 'auc', 'pred_chroma')
+
+    def _zeros(self) -> torch.Tensor:
+        return torch.zeros(3 + 3 * len(self._names) + 12 +
+                           self._hist_size * len(self._names), dtype=torch.float64)
+
+    def _fields(self, acc: torch.Tensor) -> dict:
+        """Views of ``acc``: counts (2,), gt_chroma (1,), stats (P, 3), means
+        (2, 2, 3), hists (P, Q * (max_thresh + 2)); P predictions (model, baselines)."""
+        num = len(self._names)
+        counts, gt_chroma, stats, means, hists = acc.split(
+            [2, 1, 3 * num, 12, self._hist_size * num])
+        return dict(
+            counts=counts,
+            gt_chroma=gt_chroma,
+            stats=stats.view(num, 3),
+            means=means.view(2, 2, 3),
+            hists=hists.view(num, self._hist_size))
+
+    def _image_stats(self, pred: torch.Tensor, gt: torch.Tensor,
+                     gt_bin: torch.Tensor, hist: torch.Tensor) -> List[float]:
+        """One image's ``[ab_l2, auc, pred_chroma]``; its pixels are added to
+        ``hist`` by ground-truth bin ``q`` and smallest passed threshold ``l``
+        (``max_thresh + 1``: none), at ``q * (max_thresh + 2) + l``."""
         err = (pred - gt).norm(dim=0).flatten()
         within = (err[None] <= self.thresholds[:, None]).float().mean(1)
-        stats = dict(
-            ab_l2=err.mean().item(),
-            auc=within.mean().item() * 100,
-            pred_chroma=pred.norm(dim=0).mean().item(),
-            gt_chroma=gt.norm(dim=0).mean().item())
         # e <= t  <=>  ceil(e) <= t for integer t
         level = err.ceil().clamp(max=self.max_thresh + 1).long()
-        # sparse: the (bin, level) codes present and their pixel counts, int32
-        codes, counts = torch.unique(
-            gt_bin.flatten() * (self.max_thresh + 2) + level, return_counts=True)
-        return stats, torch.stack([codes, counts]).int()
+        hist += torch.bincount(
+            gt_bin.flatten() * (self.max_thresh + 2) + level,
+            minlength=self._hist_size).double()
+        return [
+            err.mean().item(),
+            within.mean().item() * 100,
+            pred.norm(dim=0).mean().item()
+        ]
 
     def _predictions(self, pred: torch.Tensor, sample: dict) -> Dict[str, torch.Tensor]:
         out = {'': pred}
@@ -162,43 +194,57 @@ class ColorizationMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
+            if not sample.get('is_gray', False):
+                pred = sample['pred_ab'].float().cpu()
+                gt = sample['gt_ab'].float().cpu()
+                if pred.shape != gt.shape:
+                    raise ValueError(f'pred_ab {tuple(pred.shape)} and gt_ab '
+                                     f'{tuple(gt.shape)} differ')
+                predictions = self._predictions(pred, sample)
+            # The previous image is final now; this one waits (see evaluate).
+            self._sums += self._pending
+            self._pending.zero_()
+            self._num_seen += 1
+            acc = self._fields(self._pending)
             if sample.get('is_gray', False):
-                self.results.append(dict(gray=True))
+                acc['counts'][1] = 1
                 continue
-            pred = sample['pred_ab'].float().cpu()
-            gt = sample['gt_ab'].float().cpu()
-            if pred.shape != gt.shape:
-                raise ValueError(f'pred_ab {tuple(pred.shape)} and gt_ab '
-                                 f'{tuple(gt.shape)} differ')
+            acc['counts'][0] = 1
+            acc['gt_chroma'][0] = gt.norm(dim=0).mean().item()
             gt_bin = nearest_bin(gt[None], self.bins)[0]
-            self._add_image_means(pred, gt)
-            record = dict(gray=False, hists={})
-            for name, p in self._predictions(pred, sample).items():
-                stats, hist = self._image_stats(p, gt, gt_bin)
-                record.update({
-                    (f'{name}/{k}' if name else k): v
-                    for k, v in stats.items()
-                })
-                record['hists'][name] = hist
-            self.results.append(record)
-
-    def _add_image_means(self, pred: torch.Tensor, gt: torch.Tensor) -> None:
-        """Add one image's mean ab to the input-dependence sums: a (2, 2, 3)
-        float64 tensor (prediction / truth, a / b, count / sum / sum of squares),
-        summed over ranks in :meth:`evaluate`."""
-        means = torch.stack([pred.double().mean((1, 2)), gt.double().mean((1, 2))])
-        self._mean_sums[..., 0] += 1
-        self._mean_sums[..., 1] += means
-        self._mean_sums[..., 2] += means * means
+            for i, p in enumerate(predictions.values()):
+                acc['stats'][i] = torch.tensor(
+                    self._image_stats(p, gt, gt_bin, acc['hists'][i]),
+                    dtype=torch.float64)
+            means = torch.stack([pred.double().mean((1, 2)), gt.double().mean((1, 2))])
+            acc['means'][..., 0] = 1
+            acc['means'][..., 1] = means
+            acc['means'][..., 2] = means * means
 
     def evaluate(self, size: int) -> dict:
-        sums = self._mean_sums.clone()
-        if get_world_size() > 1:
+        """The metrics of the ``size`` images of the evaluation set, equal on every
+        rank.
+
+        The fixed-size sums of the ranks are added up (one all_reduce, whatever the
+        number of images). Like mmengine's ``collect_results``, this takes rank
+        ``r``'s ``k``-th image to be image ``k * world_size + r`` (mmengine's
+        ``DefaultSampler``), so the images a padded last round repeats (positions
+        ``size`` and up: always a rank's latest image) are left out.
+        """
+        rank, world_size = get_dist_info()
+        sums = self._sums.clone()
+        if self._num_seen and (self._num_seen - 1) * world_size + rank < size:
+            sums += self._pending
+        if world_size > 1:
             sums = sums.to(get_comm_device())
             all_reduce(sums, op='sum')
-        self._reduced_sums = sums.cpu()
-        self._mean_sums.zero_()
-        return super().evaluate(size)
+        self._sums.zero_()
+        self._pending.zero_()
+        self._num_seen = 0
+        metrics = self.compute_metrics([sums.cpu()])
+        if self.prefix:
+            metrics = {f'{self.prefix}/{k}': v for k, v in metrics.items()}
+        return metrics
 
     def _auc_rebalanced(self, hist: torch.Tensor) -> float:
         counts = hist.double().view(self.bins.size(0), self.max_thresh + 2)
@@ -215,27 +261,22 @@ class ColorizationMetric(BaseMetric):
         curve = (weights[:, None] * passed).sum(0) / total
         return curve.mean().item() * 100
 
-    def compute_metrics(self, results: List[dict]) -> dict:
-        color = [r for r in results if not r['gray']]
-        out = dict(num_gray_skipped=float(len(results) - len(color)))
-        if not color:
+    def compute_metrics(self, results: List[torch.Tensor]) -> dict:
+        """The metrics from accumulators (see ``_zeros``), summed."""
+        acc = self._fields(torch.stack(results).sum(0))
+        num_color, num_gray = acc['counts'].tolist()
+        out = dict(num_gray_skipped=num_gray)
+        if not num_color:
             return out
-        size = self.bins.size(0) * (self.max_thresh + 2)
-        pooled: Dict[str, torch.Tensor] = {}
-        for name in ('', ) + self.baselines:
-            pairs = torch.cat([r['hists'][name] for r in color], dim=1).long()
-            pooled[name] = torch.bincount(
-                pairs[0], weights=pairs[1].double(), minlength=size)
-        for name in ('', ) + self.baselines:
+        out['gt_chroma'] = acc['gt_chroma'].item() / num_color
+        for i, name in enumerate(self._names):
             pre = f'{name}/' if name else ''
-            for key in ('ab_l2', 'auc', 'pred_chroma'):
-                out[pre + key] = sum(r[pre + key] for r in color) / len(color)
-            if not name:
-                out['gt_chroma'] = sum(r['gt_chroma'] for r in color) / len(color)
+            for key, total in zip(self._STATS, acc['stats'][i].tolist()):
+                out[pre + key] = total / num_color
             out[pre + 'chroma_ratio'] = out[pre + 'pred_chroma'] / max(
                 out['gt_chroma'], 1e-8)
-            out[pre + 'auc_rebalanced'] = self._auc_rebalanced(pooled[name])
-        out['input_dependence'] = self._input_dependence(self._reduced_sums)
+            out[pre + 'auc_rebalanced'] = self._auc_rebalanced(acc['hists'][i])
+        out['input_dependence'] = self._input_dependence(acc['means'])
         if out['input_dependence'] < INPUT_DEPENDENCE_WARN:
             MMLogger.get_current_instance().warning(
                 f"{self.prefix}/input_dependence = {out['input_dependence']:.3f} "
@@ -250,7 +291,7 @@ class ColorizationMetric(BaseMetric):
 
         Args:
             sums (Tensor): (2, 2, 3) count, sum and sum of squares of the
-                per-image means (see :meth:`_add_image_means`).
+                per-image means (the ``means`` field of the accumulator).
         """
         count, total, squares = sums.unbind(-1)
         if count[0, 0] < 2:

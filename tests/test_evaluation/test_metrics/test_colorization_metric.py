@@ -1,3 +1,7 @@
+import json
+import pickle
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -181,3 +185,112 @@ class _ListHandler(__import__('logging').Handler):
 
     def emit(self, record):
         self.records.append(record)
+
+
+# ------------------------------------------------------- constant memory, ranks
+REFERENCE = Path(__file__).parents[2] / 'data' / 'metric' / (
+    'colorization_metric_reference.json')
+REFERENCE_SETTINGS = {
+    'default': dict(),
+    'baselines': dict(baselines=('gray', 'mean'), mean_ab=(3., -4.), max_thresh=60),
+}
+
+
+def reference_images():
+    """13 images of three sizes, two grayscale (the numbers of REFERENCE)."""
+    g = torch.Generator().manual_seed(7)
+    samples = []
+    for i in range(13):
+        h, w = 6 + i % 3, 5 + i % 2
+        gt = torch.randn(2, h, w, generator=g) * (10 + 3 * i)
+        gt[:, :2, :2] += torch.randn(2, 2, 2, generator=g) * 50
+        pred = 0.5 * gt + torch.randn(2, h, w, generator=g) * 8
+        samples.append(dict(pred_ab=pred, gt_ab=gt, is_gray=(i % 5 == 3)))
+    return samples
+
+
+@pytest.mark.parametrize('setting', sorted(REFERENCE_SETTINGS))
+def test_same_numbers_as_the_list_implementation(setting):
+    """REFERENCE holds what the implementation that kept one record per image (and
+    gathered the records across ranks) computed on these images."""
+    expected = json.loads(REFERENCE.read_text())[setting]
+    metric = ColorizationMetric(**REFERENCE_SETTINGS[setting])
+    samples = reference_images()
+    metric.process(None, samples[:6])
+    metric.process(None, samples[6:])
+    out = metric.evaluate(len(samples))
+    assert out.keys() == expected.keys()
+    for key, value in expected.items():
+        assert out[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+
+
+def _state_bytes(metric):
+    """Bytes of every tensor and list the metric holds, and of its pickle
+    without the image counter (whose encoding grows with its value)."""
+    state = dict(vars(metric))
+    state.pop('_num_seen')
+    tensors = [v for v in state.values() if isinstance(v, torch.Tensor)]
+    assert tensors, 'the metric keeps its sums in tensors'
+    return (sum(t.numel() * t.element_size() for t in tensors),
+            len(pickle.dumps(state)))
+
+
+def test_memory_does_not_grow_with_the_images():
+    metric = ColorizationMetric(baselines=('gray', ))
+    samples = reference_images()
+    metric.process(None, samples[:2])
+    size = _state_bytes(metric)
+    for _ in range(20):
+        metric.process(None, samples)
+    assert _state_bytes(metric) == size
+    assert metric.results == []
+    metric.evaluate(2 + 20 * len(samples))
+    # evaluate() starts the next evaluation afresh
+    metric.process(None, samples)
+    again = metric.evaluate(len(samples))
+    fresh = ColorizationMetric(baselines=('gray', ))
+    fresh.process(None, samples)
+    assert again == fresh.evaluate(len(samples))
+
+
+def _rank_evaluate(rank, world_size, port, setting, out_file):
+    import torch.distributed as dist
+    dist.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world_size)
+    try:
+        samples = reference_images()
+        # mmengine's DefaultSampler (shuffle=False, round_up=True): rank r reads
+        # r, r + W, ...; the last round is padded with the first images.
+        per_rank = -(-len(samples) // world_size)
+        order = (list(range(len(samples))) * 2)[:per_rank * world_size]
+        metric = ColorizationMetric(**REFERENCE_SETTINGS[setting])
+        mine = order[rank::world_size]
+        metric.process(None, [samples[i] for i in mine[:3]])
+        metric.process(None, [samples[i] for i in mine[3:]])
+        out = metric.evaluate(len(samples))
+        with open(f'{out_file}.{rank}', 'w') as f:
+            json.dump(out, f)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('world_size', [2, 3])
+def test_ranks_give_the_single_process_numbers(tmp_path, world_size):
+    """2 and 3 gloo processes (13 images: the last round is padded) give every rank
+    the numbers of one process."""
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    out_file = str(tmp_path / 'out')
+    mp.spawn(
+        _rank_evaluate, args=(world_size, port, 'baselines', out_file),
+        nprocs=world_size)
+    expected = json.loads(REFERENCE.read_text())['baselines']
+    for rank in range(world_size):
+        with open(f'{out_file}.{rank}') as f:
+            out = json.load(f)
+        for key, value in expected.items():
+            assert out[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (rank, key)
