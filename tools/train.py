@@ -9,6 +9,8 @@ that loads (a stock ``CheckpointHook`` is run as colorssl's ``SafeCheckpointHook
 import argparse
 import os.path as osp
 
+import torch
+
 import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
 from colorssl.utils.checkpoint_check import checkpoint_problem
 from colorssl.utils.config_checks import (add_common_args, apply_common_args,
@@ -55,9 +57,12 @@ def merge_args(cfg, args):
             raise ValueError(
                 f'--amp needs optim_wrapper.type OptimWrapper, {args.config} uses '
                 f'{optim_wrapper!r}')
-        else:
+        elif torch.cuda.is_available():
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        else:  # mmengine's AmpOptimWrapper needs a GPU
+            print('--amp without CUDA: bfloat16 CPU autocast (CPUAmpOptimWrapper)')
+            cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
 
     if args.auto_scale_lr:
         if 'base_batch_size' not in cfg.get('auto_scale_lr', {}):

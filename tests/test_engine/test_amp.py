@@ -1,10 +1,10 @@
 """Mixed-precision training steps of the colorization and HNC models.
 
-mmengine 0.10.7's ``AmpOptimWrapper`` asserts a GPU, so on CPU its code path (the
-forward of ``train_step`` inside the wrapper's ``optim_context``, under autocast;
-backward and step outside) is run by an OptimWrapper whose ``optim_context`` adds
-``torch.autocast('cpu', dtype=torch.bfloat16)``. The CUDA test runs the real
-``AmpOptimWrapper`` (fp16, dynamic loss scale); benchmarks/gpu_check.sh runs it.
+mmengine 0.10.7's ``AmpOptimWrapper`` asserts a GPU; on CPU colorssl's
+``CPUAmpOptimWrapper`` runs the same code path (the forward of ``train_step`` inside
+the wrapper's ``optim_context``, under bfloat16 autocast; backward and step
+outside). The CUDA test runs the real ``AmpOptimWrapper`` (fp16, dynamic loss
+scale); benchmarks/gpu_check.sh runs it.
 
 Checked: the logits reach the colour loss in the low precision (autocast is on), the
 log-probabilities that the soft-encoded loss gathers are float32, the losses are
@@ -16,12 +16,12 @@ import importlib
 
 import pytest
 import torch
-from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import colorssl  # noqa: F401  (registers the models)
 from colorssl.color import DEFAULT_PRIOR
+from colorssl.engine.optimizers import CPUAmpOptimWrapper
 
 COLOR_MODEL = dict(
     type='Colorization',
@@ -48,15 +48,6 @@ HNC_MODEL = dict(
         in_channels=32,
         loss=dict(type='CrossEntropyLoss'),
         hnc_loss=dict(type='HNCLoss', k=3, mode='kd', loss_weight=0.5)))
-
-
-class BF16CpuOptimWrapper(OptimWrapper):
-    """AmpOptimWrapper's forward context, with CPU bf16 autocast."""
-
-    @contextlib.contextmanager
-    def optim_context(self, model):
-        with super().optim_context(model), torch.autocast('cpu', dtype=torch.bfloat16):
-            yield
 
 
 def _batch(kind, n=4, size=32):
@@ -138,7 +129,7 @@ def _amp_step(kind, device, wrapper_factory, low_dtype):
 
 @pytest.mark.parametrize('kind', ['color', 'hnc'])
 def test_bf16_autocast_train_step_cpu(kind):
-    _amp_step(kind, torch.device('cpu'), lambda opt: BF16CpuOptimWrapper(opt),
+    _amp_step(kind, torch.device('cpu'), lambda opt: CPUAmpOptimWrapper(optimizer=opt),
               torch.bfloat16)
 
 

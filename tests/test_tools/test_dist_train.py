@@ -94,13 +94,15 @@ def _colour_folder(root):
     return root
 
 
-def _recording_config(base, folder):
-    """A config file: ``base`` + every rank writes its losses (RankLossRecorderHook)."""
+def _recording_config(base, folder, hooks=()):
+    """A config file: ``base`` + every rank writes its losses (RankLossRecorderHook),
+    after ``hooks`` (type names)."""
     path = folder / f'recording_{base.stem}.py'
+    hooks = ''.join(f"dict(type='{h}'), " for h in hooks)
     path.write_text(f'_base_ = {str(base)!r}\n'
                     "custom_imports = dict(imports=['colorssl', 'rank_loss_recorder'], "
                     'allow_failed_imports=False)\n'
-                    "custom_hooks = [dict(type='RankLossRecorderHook')]\n")
+                    f"custom_hooks = [{hooks}dict(type='RankLossRecorderHook')]\n")
     return path
 
 
@@ -109,18 +111,29 @@ def _rank_losses(work_dir, rank):
         return {int(it): rec for it, rec in json.load(f).items()}
 
 
-@pytest.mark.parametrize('case', ['colorization', 'hnc'])
+# 'rebalanced': the paper's class rebalancing (lambda 0.5) with prior='auto': each run
+# estimates its prior with ColorPriorHook (the two ranks each read half of the sampled
+# images and sum their histograms), so the equality below needs both ranks to weight
+# their pixels with the single process's prior.
+@pytest.mark.parametrize('case', ['colorization', 'rebalanced', 'hnc'])
 def test_dist_two_ranks_equal_one_process(case, image_root, tmp_path):
-    if case == 'colorization':
+    hooks = ()
+    if case in ('colorization', 'rebalanced'):
         config, root = TINY_COLOR_CFG, _colour_folder(tmp_path / 'colour')
         data = [
             f'train_dataloader.dataset.data_root={root}',
             'model.backbone.norm_eval=True'
         ]
+        if case == 'rebalanced':
+            hooks = ('ColorPriorHook', )
+            data += [
+                'model.head.prior=auto', 'model.head.prior_samples=12',
+                'model.head.rebalance_lambda=0.5'
+            ]
     else:
         config, root = TINY_HNC_CFG, image_root
         data = [f'train_dataloader.dataset.data_root={root}']
-    config = _recording_config(config, tmp_path)
+    config = _recording_config(config, tmp_path, hooks)
     common = [
         '--no-validate', '--cfg-options', *data, f'train_cfg.max_iters={EQ_ITERS}',
         'train_dataloader.num_workers=0',
@@ -155,6 +168,10 @@ def test_dist_two_ranks_equal_one_process(case, image_root, tmp_path):
     a = torch.load(single / f'iter_{EQ_ITERS}.pth')['state_dict']
     b = torch.load(dist / f'iter_{EQ_ITERS}.pth')['state_dict']
     assert a.keys() == b.keys()
+    if case == 'rebalanced':  # a real prior from all 12 images, the same in both runs
+        assert int(a['head.prior_num_images']) == int(b['head.prior_num_images']) == 9
+        assert float(a['head.prior'].sum()) == pytest.approx(1.0)
+        torch.testing.assert_close(b['head.prior'], a['head.prior'])
     worst = max(((b[k].double() - a[k].double()).abs().max().item(), k) for k in a)
     print(f'{case}: max |weight diff| after {EQ_ITERS} steps: {worst[0]:.3g} '
           f'({worst[1]})')
