@@ -1,7 +1,9 @@
 """Fixtures every test folder shares: what a test needs from outside the repository.
 
 Real datasets for development live in ``../shared/data`` beside the repository root
-(see docs/development.md); users of the package do not have them. A test that needs
+(see docs/development.md); users of the package do not have them. The configs read
+OpenMMLab's ``data/<name>/``: ``shared_data`` links ``data/<name>`` to the shared
+folder when it is absent. A test that needs
 them, or an optional package (mmdet, mmseg), is skipped when they are absent, and
 fails instead under ``CI=true``, where the environment must be complete.
 """
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
 IN_CI = os.environ.get('CI', '').lower() == 'true'
 
 
@@ -24,12 +27,20 @@ def _absent(msg: str) -> None:
 @pytest.fixture(scope='session')
 def shared_data():
     """``need(sub) -> Path``: the folder ``../shared/data/<sub>`` (e.g.
-    ``'cifar10-mini'``), or skip / fail (CI) when it is absent."""
+    ``'cifar10-mini'``), or skip / fail (CI) when it is absent. ``data/<sub>`` (the
+    configs' ``data_root``) is linked to it unless it exists."""
 
     def need(sub: str) -> Path:
         path = SHARED_DATA / sub
         if not path.is_dir():
             _absent(f'real data {path} is absent')
+        link = REPO_ROOT / 'data' / sub
+        if not link.exists():
+            link.parent.mkdir(exist_ok=True)
+            try:
+                link.symlink_to(path, target_is_directory=True)
+            except FileExistsError:  # another pytest worker made it
+                pass
         return path
 
     return need

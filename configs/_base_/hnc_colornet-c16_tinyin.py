@@ -1,6 +1,6 @@
 # Shared setting of the Tiny ImageNet HNC comparison (docs/hnc_results.md): the
 # supervised quarter-width paper network of the colorization benchmark
-# (conv1 .. conv7, a 16x16 map of 128 channels at 64 px, so CAMs have 256
+# (conv1 .. conv7, an 8x8 map of 128 channels at 64 px, so CAMs have 64
 # positions) on the colour photos of data/tinyimagenet-mini/ (200 classes,
 # 60k train / 10k val), 6 epochs SGD at batch 64. The head is HNCLinearClsHead
 # (GAP + linear on the spatial map); with hnc_loss=None it equals LinearClsHead

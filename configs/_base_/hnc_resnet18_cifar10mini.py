@@ -7,7 +7,7 @@ _base_ = ['mmpretrain::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
 
-data_root = '../shared/data/cifar10-mini'
+data_root = 'data/cifar10-mini'
 
 model = dict(
     type='ImageClassifier',

@@ -1,4 +1,4 @@
-# A short real-image pretraining on ../shared/data/cifar10-mini (32x32 CIFAR-10 photos,
+# A short real-image pretraining on data/cifar10-mini (32x32 CIFAR-10 photos,
 # train split; labels unused), used for the README's rebalancing comparison.
 # The paper's network at quarter width on the native 32x32 images (prediction 8x8),
 # so that a CPU run takes minutes.
@@ -13,7 +13,7 @@ _base_ = [
 # 10000 takes all of them) give the rebalancing prior before the first iteration.
 model = dict(backbone=dict(base_channels=16), head=dict(in_channels=64))
 
-data_root = '../shared/data/cifar10-mini/'
+data_root = 'data/cifar10-mini/'
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader

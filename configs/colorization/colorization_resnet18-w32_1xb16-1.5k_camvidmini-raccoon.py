@@ -1,7 +1,7 @@
 # A short real-image colorization pretraining of a half-width ResNet-18 (L input,
 # 32 .. 256 channels) for the small transfer table (README): images of the
-# *train* splits of ../shared/data/camvid-mini (120 street scenes) and
-# ../shared/data/raccoon-voc (128 photos), labels unused; the val splits that the
+# *train* splits of data/camvid-mini (120 street scenes) and
+# data/raccoon-voc (128 photos), labels unused; the val splits that the
 # detection (raccoon-voc) and segmentation (camvid-mini) configs evaluate on are not
 # used. Random 112x112 crops; the
 # last stage is dilated (output stride 16, 7x7 predictions); dilation does not change
@@ -44,14 +44,14 @@ train_dataloader = dict(
         datasets=[
             dict(
                 type='CustomDataset',
-                data_root='../shared/data/camvid-mini/',
+                data_root='data/camvid-mini/',
                 data_prefix='img_dir/train',
                 with_label=False,
                 pipeline=train_pipeline),
             # mmpretrain's VOC reader lists ImageSets/Main/train.txt only
             dict(
                 type='VOC',
-                data_root='../shared/data/raccoon-voc/VOC2007/',
+                data_root='data/raccoon-voc/VOC2007/',
                 split='train',
                 metainfo=dict(classes=('raccoon', )),
                 pipeline=train_pipeline),

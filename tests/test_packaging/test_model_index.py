@@ -85,3 +85,12 @@ def test_models_follow_the_format(index):
                 isinstance(v, (int, float)) for v in result['Metrics'].values()), where
         if 'Weights' in model:
             assert model['Weights'], f'{where}: empty Weights (omit the key instead)'
+
+
+def test_configs_read_data_under_the_openmmlab_convention():
+    """Configs point at ``data/<name>/`` (what users have), never at ``../shared``."""
+    offenders = [
+        str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / 'configs').rglob('*.py')
+        if '../shared' in p.read_text()
+    ]
+    assert not offenders, offenders

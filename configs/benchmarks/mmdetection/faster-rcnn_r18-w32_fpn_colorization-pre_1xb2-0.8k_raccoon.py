@@ -1,5 +1,5 @@
 # Small-scale real-image detection for the transfer table (README): Faster R-CNN with
-# a half-width ResNet-18 FPN on ../shared/data/raccoon-voc (128 train / 32 val photos,
+# a half-width ResNet-18 FPN on data/raccoon-voc (128 train / 32 val photos,
 # one class), bbox mAP@0.5 with the VOC07 11-point metric on the val split. The backbone
 # comes from configs/colorization/colorization_resnet18-w32_1xb16-1.5k_camvidmini-
 # raccoon.py (colorization on camvid-mini + raccoon-voc *train* images, labels
@@ -40,7 +40,7 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=128),
         bbox_head=dict(in_channels=128, fc_out_channels=512, num_classes=1)))
 
-data_root = '../shared/data/raccoon-voc/'
+data_root = 'data/raccoon-voc/'
 metainfo = dict(classes=('raccoon', ), palette=[(220, 20, 60)])
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -42,7 +42,7 @@ model = dict(
         layer_names=['conv1', 'conv2', 'conv3', 'conv4', 'conv5'],
         with_norm=True))
 
-data_root = '../shared/data/cifar10-mini/'
+data_root = 'data/cifar10-mini/'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RGBToGray', num_channels=1),

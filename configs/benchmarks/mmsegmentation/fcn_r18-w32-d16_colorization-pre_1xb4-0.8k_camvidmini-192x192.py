@@ -1,5 +1,5 @@
 # Small-scale real-image segmentation for the transfer table (README): FCN on a
-# half-width ResNet-18 (output stride 16) on ../shared/data/camvid-mini (120 train / 40
+# half-width ResNet-18 (output stride 16) on data/camvid-mini (120 train / 40
 # val street scenes, 480x360), 11 classes (label 11 = unlabelled is ignored), mIoU on
 # the val split. The backbone comes from configs/colorization/
 # colorization_resnet18-w32_1xb16-1.5k_camvidmini-raccoon.py (colorization on
@@ -53,7 +53,7 @@ model = dict(
         ignore_index=ignore_index,
         norm_cfg=norm_cfg))
 
-data_root = '../shared/data/camvid-mini/'
+data_root = 'data/camvid-mini/'
 metainfo = dict(
     classes=('sky', 'building', 'pole', 'road', 'pavement', 'tree', 'signsymbol',
              'fence', 'car', 'pedestrian', 'bicyclist'),
