@@ -29,6 +29,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from malloc_tuning import tune_malloc  # benchmarks/malloc_tuning.py
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
@@ -38,7 +39,6 @@ import colorssl  # noqa: F401
 from colorssl.color import (DEFAULT_PRIOR, SoftEncoder, load_ab_bins, load_prior,
                             rebalance_weights, rgb8_to_lab)
 from colorssl.models.losses import multinomial_color_loss
-from colorssl.utils.malloc_tuning import tune_malloc
 
 CONFIGS = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'colorization')
@@ -145,7 +145,7 @@ def bench(name: str, rounds: int, size: int, device: str) -> None:
 
 
 def main():
-    tune_malloc()  # as tools/train.py does; COLORSSL_MALLOC_TUNING=0 skips
+    tune_malloc()  # COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         '--models', nargs='+', choices=list(MODELS_TO_RUN), default=list(MODELS_TO_RUN))

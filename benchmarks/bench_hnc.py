@@ -26,12 +26,12 @@ import statistics
 import time
 
 import torch
+from malloc_tuning import tune_malloc  # benchmarks/malloc_tuning.py
 from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import colorssl  # noqa: F401  (registers the HNC modules)
-from colorssl.utils.malloc_tuning import tune_malloc
 
 
 def model_cfg(variant: str, num_classes: int, k: int, mode: str,
@@ -113,7 +113,7 @@ def head_overhead(models, inputs, samples, iters, sync) -> float:
 
 
 def main():
-    tune_malloc()  # as tools/train.py does; COLORSSL_MALLOC_TUNING=0 skips
+    tune_malloc()  # COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--img-size', type=int, default=224)

@@ -11,7 +11,6 @@ from colorssl.utils.config_checks import (add_common_args, apply_common_args,
                                           build_runner, load_config,
                                           registry_errors_named)
 from colorssl.utils.cpu_dist import close_distributed
-from colorssl.utils.malloc_tuning import tune_malloc
 
 # The visualisation hook of each scope and how it is told to draw to a folder.
 # mmpretrain's hook draws every ``interval``-th sample (default 5000); its stock
@@ -67,7 +66,6 @@ def merge_args(cfg, args):
 
 def main():
     args = parse_args()
-    tune_malloc()  # see colorssl/utils/malloc_tuning.py; COLORSSL_MALLOC_TUNING=0 skips
     cfg = load_config(args.config, args.cfg_options)
     cfg = merge_args(cfg, args)
     runner = build_runner(cfg, args.config)

@@ -17,7 +17,6 @@ from colorssl.utils.config_checks import (add_common_args, apply_common_args,
                                           build_runner, check_color_prior_hook,
                                           load_config, registry_errors_named)
 from colorssl.utils.cpu_dist import close_distributed
-from colorssl.utils.malloc_tuning import tune_malloc
 
 
 def parse_args():
@@ -87,18 +86,11 @@ def merge_args(cfg, args):
         cfg.resume = True
         cfg.load_from = args.resume
 
-    # Crash-safe checkpoints and the --resume fallback for every config: a stock
-    # CheckpointHook becomes colorssl's SafeCheckpointHook (same arguments).
-    checkpoint_hook = (cfg.get('default_hooks') or {}).get('checkpoint')
-    if checkpoint_hook is not None and checkpoint_hook.get('type') in (
-            'CheckpointHook', 'mmengine.CheckpointHook'):
-        checkpoint_hook['type'] = 'SafeCheckpointHook'
     return cfg
 
 
 def main():
     args = parse_args()
-    tune_malloc()  # see colorssl/utils/malloc_tuning.py; COLORSSL_MALLOC_TUNING=0 skips
     cfg = load_config(args.config, args.cfg_options)
     cfg = merge_args(cfg, args)
     check_color_prior_hook(cfg, args.config)

@@ -1,6 +1,6 @@
 """Every runnable config saves its checkpoints with SafeCheckpointHook (atomic
 writes, --resume fallback), so the stock OpenMMLab tools get them too, not only
-colorssl's tools/train.py (which swaps a plain CheckpointHook itself)."""
+colorssl's tools/train.py (which keeps the hooks a config names)."""
 import glob
 import os.path as osp
 

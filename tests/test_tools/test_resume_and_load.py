@@ -8,7 +8,7 @@ must load the weights of a full training checkpoint.
 
 When the newest checkpoint is damaged (cut short, deleted) or ``last_checkpoint`` is,
 ``--resume`` falls back to the newest checkpoint that loads (SafeCheckpointHook, which
-tools/train.py puts in place of the stock CheckpointHook) and again ends with the
+the config names) and again ends with the
 weights of the uninterrupted run; ``--resume PATH`` with a damaged file stops with one
 line naming it.
 """

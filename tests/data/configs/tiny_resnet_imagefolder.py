@@ -69,7 +69,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=-1),
+        type='SafeCheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=-1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False))
 
