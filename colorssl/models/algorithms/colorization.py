@@ -7,6 +7,8 @@ from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from .backbone_adapter import build_backbone, match_stem, warn_small_map
+
 
 @MODELS.register_module()
 class Colorization(BaseSelfSupervisor):
@@ -22,6 +24,12 @@ class Colorization(BaseSelfSupervisor):
     ``'predict'`` (data samples with ``pred_ab`` (2, H, W) and ``gt_ab``, and
     ``train_mean_ab`` (2,), the training images' mean ab, when the head has a
     colour prior).
+
+    ``backbone`` may be any stock mmpretrain backbone config as it stands in
+    mmpretrain's config files: it is set to return its last spatial map
+    (:func:`build_backbone`), L is repeated to the stem's input channels
+    (:func:`match_stem`), and the first forward logs a WARNING when the map the head
+    predicts from is smaller than 8x8 (:func:`warn_small_map`).
     """
 
     def __init__(self,
@@ -34,6 +42,8 @@ class Colorization(BaseSelfSupervisor):
         data_preprocessor = data_preprocessor or {}
         if isinstance(data_preprocessor, dict):
             data_preprocessor.setdefault('type', 'ColorizationDataPreprocessor')
+        if isinstance(backbone, dict):
+            backbone = build_backbone(backbone)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -41,12 +51,17 @@ class Colorization(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
+        match_stem(self.backbone, self.data_preprocessor)
+        self._map_checked = False
 
     def extract_feat(self, inputs: torch.Tensor):
         """(N, C_in, H, W) normalised L -> tuple of feature maps."""
         x = self.backbone(inputs)
         if self.with_neck:
             x = self.neck(x)
+        if not self._map_checked:
+            warn_small_map(x, inputs.shape[-2:])
+            self._map_checked = True
         return x
 
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):

@@ -224,6 +224,22 @@ def find_stem(state_dict: Dict[str, Tensor]) -> StemInfo:
     return StemInfo(key, bias, running_mean)
 
 
+def parallel_input_convs(state_dict: Dict[str, Tensor], stem: StemInfo) -> List[str]:
+    """The 4-D weights after the stem that take as many (> 1) input channels, up to
+    the first that takes another number: parallel branches on the input, as in the
+    re-parameterisable stems of RepVGG and MobileOne, which one fold cannot convert."""
+    keys = list(state_dict)
+    channels = state_dict[stem.weight].size(1)
+    found = []
+    for key in keys[keys.index(stem.weight) + 1:] if channels > 1 else ():
+        tensor = state_dict[key]
+        if key.endswith('.weight') and tensor.dim() == 4:
+            if tensor.size(1) != channels:
+                break
+            found.append(key)
+    return found
+
+
 def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
                                   input: str = 'rgb',
                                   mean: Sequence[float] = IMAGENET_MEAN,
@@ -271,6 +287,12 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
         l_norm=ckpt.l_norm)
     if input == 'l':
         return state, info
+    parallel = parallel_input_convs(state, stem)
+    if parallel:
+        raise ValueError(
+            f'cannot convert the stem {stem.weight}: {_short_list(parallel)} also '
+            f'take the {state[stem.weight].size(1)}-channel input (a multi-branch '
+            "stem); only input='l' (the stem unchanged) is supported for it")
     mean = [float(m) for m in mean]
     std = [float(s) for s in std]
     if len(mean) != len(std) or not mean:

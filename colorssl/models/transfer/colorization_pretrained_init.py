@@ -37,9 +37,11 @@ class ColorizationPretrainedInit:
     ``layer4`` for a 3-stage C4 backbone, whose ``layer4`` is the RoI shared head's).
 
     mmengine runs a non-``'Pretrained'`` init before the children's ``init_weights``,
-    and ResNet's ``init_weights`` zero-initialises the last BN of each residual block
-    unless its init type is ``'Pretrained'``. So after loading, the module's
-    ``zero_init_residual`` is switched off and its sub-modules are marked initialised.
+    and mmpretrain backbones re-initialise parts of themselves after it unless their
+    init type is ``'Pretrained'`` (ResNet's ``zero_init_residual``, ViT's ``pos_embed``,
+    all of ShuffleNet's convs, ...). So after loading, the module's ``init_cfg`` becomes
+    ``dict(type='Pretrained', ...)`` naming this load, ``zero_init_residual`` is
+    switched off and its sub-modules are marked initialised.
 
     Args:
         checkpoint (str): Path of the colorization checkpoint.
@@ -123,9 +125,14 @@ class ColorizationPretrainedInit:
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())
 
-    @staticmethod
-    def _protect(module: nn.Module) -> None:
+    def _protect(self, module: nn.Module) -> None:
         """Keep the rest of ``init_weights`` from overwriting the loaded weights."""
+        if isinstance(module, BaseModule):
+            module.init_cfg = dict(
+                type='Pretrained',
+                checkpoint=self.checkpoint,
+                prefix=self.prefix,
+                converted_by=f'ColorizationPretrained(input={self.input!r})')
         if getattr(module, 'zero_init_residual', False):
             module.zero_init_residual = False
         for sub in module.modules():

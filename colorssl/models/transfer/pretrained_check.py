@@ -17,7 +17,11 @@ from .state_dict_keys import checkpoint_tensors, key_groups, strip_prefix
 def _pretrained_cfgs(module: nn.Module) -> List[dict]:
     init_cfg = getattr(module, 'init_cfg', None)
     cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
-    return [c for c in cfgs if isinstance(c, dict) and c.get('type') == 'Pretrained']
+    # 'converted_by': left by ColorizationPretrained, which checked its load itself
+    return [
+        c for c in cfgs if isinstance(c, dict) and c.get('type') == 'Pretrained'
+        and 'converted_by' not in c
+    ]
 
 
 def load_pretrained_state(checkpoint: str,
