@@ -3,12 +3,14 @@
     python tools/compute_color_prior.py DATA_DIR [--bins original313]
         [--sigma 5] [--max-images N] [--seed 0] [--out PRIOR.npz]
 
-Every image under DATA_DIR (searched recursively for .jpg .jpeg .png .bmp) is
-converted to RGB (any PIL mode: RGBA, palette, CMYK, 16-bit, grayscale ...),
-then to CIE Lab; each pixel's ab is counted at its nearest bin. Grayscale
-images (|a| <= 5 and |b| <= 5 at every pixel: ``GRAY_THRESHOLD`` of the data
-preprocessor, the rule of the original training code) and unreadable files are
-skipped and counted; the names of unreadable files are printed. The counting is
+Every image under DATA_DIR (searched recursively for the extensions of
+``colorssl.datasets.transforms.loading.IMAGE_EXTENSIONS``, hidden files skipped) is
+read as 8-bit RGB by ``read_rgb``, the reader of training (any PIL mode, decoded by
+content, EXIF orientation applied, alpha composited onto white), then converted to
+CIE Lab as the data preprocessor does; each pixel's ab is counted at its nearest
+bin. Grayscale images (|a| <= 5 and |b| <= 5 at every pixel: ``GRAY_THRESHOLD`` of
+the data preprocessor, the rule of the original training code) and unreadable files
+are skipped and counted; the names of unreadable files are printed. The counting is
 :func:`colorssl.models.data_preprocessors.ab_histogram`, the code that
 ``model.head.prior='auto'`` runs at the start of training. The per-bin counts
 are normalised, smoothed with a Gaussian of ``--sigma`` in ab space (0: no
@@ -19,7 +21,6 @@ colorization head reads this file (``model.head.prior``); ``prior='auto'``
 makes the same estimate without this step.
 """
 import argparse
-import os
 import os.path as osp
 import shlex
 import sys
@@ -27,12 +28,11 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from colorssl.color import load_ab_bins, save_prior
+from colorssl.datasets.transforms.loading import (IMAGE_EXTENSIONS, BadImageError,
+                                                  find_images, read_rgb)
 from colorssl.models.data_preprocessors import GRAY_THRESHOLD, ABHistogram, ab_histogram
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -72,32 +72,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def find_images(root: str) -> List[str]:
-    """Image files under ``root``, sorted, as paths relative to it."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in filenames:
-            if osp.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                found.append(osp.relpath(osp.join(dirpath, name), root))
-    return sorted(found)
-
-
-def read_rgb(path: str) -> torch.Tensor:
-    """An image file as a (3, H, W) float64 RGB tensor in [0, 1]."""
-    with Image.open(path) as img:
-        img.load()
-        if img.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
-            # 16-bit grayscale: scale to 8 bits before the RGB conversion,
-            # which would otherwise clip it.
-            arr = np.asarray(img, dtype=np.float64) / 65535.0
-            rgb = np.repeat(arr[None], 3, axis=0)
-        else:
-            rgb = np.asarray(
-                img.convert('RGB'), dtype=np.float64).transpose(2, 0, 1) / 255.0
-    return torch.from_numpy(np.clip(rgb, 0.0, 1.0))
-
-
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if not osp.isdir(args.data_dir):
@@ -106,7 +80,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     files = find_images(args.data_dir)
     num_found = len(files)
     if num_found == 0:
-        raise SystemExit(f'no {"/".join(IMAGE_EXTENSIONS)} images found under '
+        raise SystemExit(f'no {" ".join(IMAGE_EXTENSIONS)} images found under '
                          f'{args.data_dir!r}')
     if args.max_images is not None and args.max_images < num_found:
         rng = np.random.default_rng(args.seed)
@@ -118,10 +92,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for rel in files:
         try:
             rgb = read_rgb(osp.join(args.data_dir, rel))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        except BadImageError as err:
             corrupt.append(rel)
-            print(f'skipping unreadable image {rel}: {e}', file=sys.stderr)
+            print(f'skipping unreadable image: {err}', file=sys.stderr)
             continue
+        rgb = torch.from_numpy(rgb).permute(2, 0, 1)  # (3, H, W) uint8
         hist = hist.merge(ab_histogram([rgb], bins, GRAY_THRESHOLD))
     num_gray, num_used, counts = hist.num_gray, hist.num_color, hist.counts
     if num_used == 0:

@@ -1,6 +1,7 @@
-"""Tests for tools/colorize.py: image loading, sizes, the L/ab recombination (with
-a stub model) and an end-to-end run with a tiny randomly initialised Colorization
-model."""
+"""Tests for tools/colorize.py and the functions of colorssl.apis.inferencer it runs:
+sizes, input listing, the L/ab recombination (with a stub model) and an end-to-end
+run with a tiny randomly initialised Colorization model. The image reader is tested in
+tests/test_datasets/test_transforms/test_read_image.py."""
 import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +11,8 @@ import pytest
 import torch
 from PIL import Image
 from skimage.color import rgb2lab
+
+from colorssl.apis.inferencer import colorize_arrays, list_inputs, network_size
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location('colorize_tool',
@@ -29,82 +32,6 @@ def _random_rgb(h, w, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-# ------------------------------------------------------------------ load_image
-def test_load_gray_8bit_and_bilevel(tmp_path):
-    gray = np.random.default_rng(1).integers(0, 256, (9, 7), dtype=np.uint8)
-    out = tool.load_image(_save(tmp_path / 'g.png', gray))
-    assert out.shape == (9, 7, 3) and out.dtype == np.float32
-    np.testing.assert_allclose(out, np.repeat(gray[..., None] / 255., 3, 2), atol=1e-6)
-
-    bits = np.zeros((4, 4), dtype=np.uint8)
-    bits[:2] = 255
-    out = tool.load_image(_save(tmp_path / 'b.png', bits, mode='1'))
-    np.testing.assert_array_equal(out[..., 0], bits / 255.)
-
-
-def test_load_16bit_gray_is_scaled(tmp_path):
-    values = np.linspace(0, 65535, 48).round().astype(np.uint16).reshape(6, 8)
-    path = _save(tmp_path / 'g16.png', values)
-    with Image.open(path) as img:  # really stored as 16 bit
-        assert img.mode in ('I;16', 'I')
-        assert np.asarray(img).max() == 65535
-    out = tool.load_image(path)
-    np.testing.assert_allclose(out[..., 1], values / 65535., atol=1e-6)
-    assert out[..., 0].max() == pytest.approx(1.0)
-
-
-def test_load_alpha_palette_cmyk(tmp_path):
-    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
-    rgba[0, 0] = (255, 0, 0, 255)  # opaque red
-    rgba[0, 1] = (255, 0, 0, 0)  # transparent -> white
-    rgba[1, 0] = (0, 0, 255, 128)  # half blue over white
-    rgba[1, 1] = (0, 255, 0, 255)
-    out = tool.load_image(_save(tmp_path / 'a.png', rgba))
-    np.testing.assert_allclose(out[0, 0], [1, 0, 0])
-    np.testing.assert_allclose(out[0, 1], [1, 1, 1])
-    a = 128 / 255.
-    np.testing.assert_allclose(out[1, 0], [1 - a, 1 - a, 1], atol=1e-6)
-
-    la = np.stack(
-        [np.full((2, 2), 100, np.uint8),
-         np.array([[255, 0], [255, 0]], np.uint8)], -1)
-    out = tool.load_image(_save(tmp_path / 'la.png', la, mode='LA'))
-    np.testing.assert_allclose(out[:, 0], 100 / 255., atol=1e-6)
-    np.testing.assert_allclose(out[:, 1], 1.0)
-
-    pal = Image.fromarray(_random_rgb(5, 5)).convert(
-        'P', palette=Image.ADAPTIVE, colors=8)
-    pal.save(tmp_path / 'p.png')
-    expected = np.asarray(pal.convert('RGB')) / 255.
-    np.testing.assert_allclose(tool.load_image(tmp_path / 'p.png'), expected, atol=1e-6)
-
-    cmyk = np.zeros((3, 3, 4), dtype=np.uint8)
-    cmyk[..., 0] = 255  # pure cyan, no black
-    Image.fromarray(cmyk, mode='CMYK').save(tmp_path / 'c.tif')
-    out = tool.load_image(tmp_path / 'c.tif')
-    np.testing.assert_allclose(out, np.broadcast_to([0, 1, 1], (3, 3, 3)), atol=1e-6)
-
-
-def test_load_applies_exif_orientation(tmp_path):
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
-    path = tmp_path / 'r.jpg'
-    Image.fromarray(_random_rgb(10, 20)).save(path, exif=exif)
-    assert tool.load_image(path).shape == (20, 10, 3)
-
-
-def test_load_bad_files_name_the_file(tmp_path):
-    junk = tmp_path / 'junk.jpg'
-    junk.write_bytes(b'not an image at all')
-    with pytest.raises(tool.BadImageError, match='junk.jpg'):
-        tool.load_image(junk)
-    good = _save(tmp_path / 'full.png', _random_rgb(64, 64))
-    cut = tmp_path / 'truncated.png'
-    cut.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 2])
-    with pytest.raises(tool.BadImageError, match='truncated.png'):
-        tool.load_image(cut)
-
-
 # ------------------------------------------------------------- sizes and inputs
 @pytest.mark.parametrize(
     'hw, size, expected',
@@ -116,7 +43,7 @@ def test_load_bad_files_name_the_file(tmp_path):
         ((10, 400), 8, (8, 320)),
     ])
 def test_network_size(hw, size, expected):
-    got = tool.network_size(*hw, size)
+    got = network_size(*hw, size)
     assert got == expected
     assert all(s % 8 == 0 for s in got) and min(got) == size
     # aspect kept up to the rounding to 8 pixels
@@ -125,11 +52,11 @@ def test_network_size(hw, size, expected):
 
 @pytest.mark.parametrize('size', [0, 100, -8])
 def test_network_size_rejects_bad_size(size):
-    with pytest.raises(tool.ToolError, match='--size'):
-        tool.network_size(64, 64, size)
+    with pytest.raises(ValueError, match='size'):
+        network_size(64, 64, size)
 
 
-def test_collect_jobs(tmp_path):
+def test_list_inputs(tmp_path):
     src = tmp_path / 'photos'
     for rel in [
             'a.jpg', 'a.png', 'sub/b.JPG', 'sub/deep/c.tif', 'notes.txt',
@@ -140,20 +67,22 @@ def test_collect_jobs(tmp_path):
     single = tmp_path / 'single.weird'
     single.write_bytes(b'x')
     out = src / 'results'
-    jobs = tool.collect_jobs([str(src), str(single)], str(out))
-    got = {(j.src.relative_to(tmp_path).as_posix(), j.out.relative_to(out).as_posix())
-           for j in jobs}
+    pairs = list_inputs([str(src), str(single)], str(out))
+    got = {(Path(source).relative_to(tmp_path).as_posix(), name)
+           for source, name in pairs}
     assert got == {('photos/a.jpg', 'a'), ('photos/a.png', 'a_2'),
                    ('photos/sub/b.JPG', 'sub/b'),
                    ('photos/sub/deep/c.tif', 'sub/deep/c'), ('single.weird', 'single')}
 
-    with pytest.raises(tool.ToolError, match='missing_folder'):
-        tool.collect_jobs([str(tmp_path / 'missing_folder')], str(out))
+    with pytest.raises(FileNotFoundError, match='missing_folder'):
+        list_inputs([str(tmp_path / 'missing_folder')], str(out))
     (tmp_path / 'empty').mkdir()
-    with pytest.raises(tool.ToolError, match='no images'):
-        tool.collect_jobs([str(tmp_path / 'empty')], str(out))
-    with pytest.raises(tool.ToolError, match='overwrite'):
-        tool.collect_jobs([str(src / 'a.png')], str(src))
+    with pytest.raises(FileNotFoundError, match='no images'):
+        list_inputs([str(tmp_path / 'empty')], str(out))
+    with pytest.raises(ValueError, match='overwrite'):
+        list_inputs([str(src / 'a.png')], str(src))
+    arrays = list_inputs([np.zeros((2, 2), np.uint8), str(single)])
+    assert [name for _, name in arrays] == ['array_0', 'single']
 
 
 # ------------------------------------------------- recombination with a stub model
@@ -176,36 +105,51 @@ class StubModel:
 def test_colorize_keeps_full_resolution_l_and_uses_predicted_ab():
     rng = np.random.default_rng(0)
     # Mid-tone gray image: L in about [35, 70] so that ab = (20, -30) is in gamut.
-    gray = rng.uniform(0.3, 0.65, (37, 53)).astype(np.float32)
+    gray = rng.integers(77, 166, (37, 53), dtype=np.uint8)
     rgb = np.repeat(gray[..., None], 3, 2)
     model = StubModel()
-    result = tool.colorize_rgb(model, rgb, size=16, temperature=0.25)
+    result, = colorize_arrays(model, [rgb], size=16, temperature=0.25, with_gray=True)
 
     call, = model.calls
     assert call['images'].dtype == torch.uint8
     assert tuple(call['images'].shape) == (1, 3, 16, 24)
     assert call['temperature'] == 0.25
-    assert result.colorized.shape == (37, 53, 3) and result.gray.shape == (37, 53, 3)
-    assert not result.has_color
+    assert result['colorized'].shape == result['gray'].shape == (37, 53, 3)
+    assert result['colorized'].dtype == np.uint8 and not result['has_color']
+    assert result['pred_ab'].shape == (2, 16, 24)  # at the network's size
 
-    lab_in = rgb2lab(rgb.astype(np.float64))
-    lab_out = rgb2lab(tool.to_uint8(result.colorized) / 255.)
+    lab_in = rgb2lab(rgb / 255.)
+    lab_out = rgb2lab(result['colorized'] / 255.)
     np.testing.assert_allclose(lab_out[..., 0], lab_in[..., 0], atol=0.6)
     np.testing.assert_allclose(lab_out[..., 1], 20., atol=1.5)
     np.testing.assert_allclose(lab_out[..., 2], -30., atol=1.5)
-    np.testing.assert_allclose(result.gray, rgb, atol=2e-3)
+    np.testing.assert_allclose(result['gray'], rgb, atol=1)
 
 
 def test_colorize_detects_colour_and_follows_channel_order():
-    rgb = np.zeros((16, 16, 3), dtype=np.float32)
-    rgb[..., 0] = 0.8  # red
+    rgb = np.zeros((16, 16, 3), dtype=np.uint8)
+    rgb[..., 0] = 204  # red
     for order, red_channel in [('rgb', 0), ('bgr', 2)]:
         model = StubModel(channel_order=order)
-        result = tool.colorize_rgb(model, rgb, size=8, temperature=0.38)
-        assert result.has_color
+        result, = colorize_arrays(model, [rgb], size=8, temperature=0.38)
+        assert result['has_color']
         seen = model.calls[0]['images'][0].float().mean((1, 2))
         assert seen.argmax().item() == red_channel
         assert seen[red_channel].item() == pytest.approx(204, abs=1)
+
+
+def test_images_of_one_network_size_share_a_call():
+    images = [_random_rgb(16, 16, 1), _random_rgb(20, 30, 2), _random_rgb(32, 32, 3)]
+    model = StubModel()
+    results = colorize_arrays(model, images, size=16)
+    assert [tuple(c['images'].shape) for c in model.calls] == [(2, 3, 16, 16),
+                                                               (1, 3, 16, 24)]
+    # the 32x32 image reaches the network downscaled (antialiased), the 16x16 as is
+    np.testing.assert_array_equal(model.calls[0]['images'][0].permute(1, 2, 0),
+                                  images[0])
+    assert [r['colorized'].shape[:2] for r in results] == [(16, 16), (20, 30), (32, 32)]
+    assert [r['pred_ab'].shape for r in results] == [(2, 16, 16), (2, 16, 24),
+                                                     (2, 16, 16)]
 
 
 # ------------------------------------------------------------------ end to end
@@ -278,6 +222,16 @@ def test_end_to_end(tmp_path, tiny_model, capsys):
         if panels == 3:
             np.testing.assert_array_equal(side[:, 2 * width:], original)
     assert not (out / 'old' / 'broken.png').exists()
+
+    # batches (of mixed network sizes) give the same pictures
+    out3 = tmp_path / 'out3'
+    argv3 = [config, checkpoint, str(src), '--out-dir', str(out3), '--size', '16']
+    assert tool.main(argv3 + ['--skip-bad', '--batch-size', '3']) == 0
+    for name, _, _, _ in cases:
+        np.testing.assert_allclose(
+            np.asarray(Image.open(out3 / f'{name}.png')),
+            np.asarray(Image.open(out / f'{name}.png')),
+            atol=1)
 
 
 def test_end_to_end_rejects_foreign_checkpoint(tmp_path, tiny_model, capsys):

@@ -42,7 +42,8 @@ def make_folder(root):
     x = rgb()
     alpha = rng.integers(0, 256, size=x.shape[:2]).astype(np.uint8)
     Image.fromarray(np.dstack([x, alpha]), 'RGBA').save(root / 'b' / 'rgba.png')
-    colour['b/rgba.png'] = x  # convert('RGB') drops the alpha channel
+    a = alpha[..., None] / 255.  # read_rgb composites alpha onto white
+    colour['b/rgba.png'] = np.rint(x * a + 255. * (1. - a)).astype(np.uint8)
     pal = Image.fromarray(rgb()).quantize(colors=16)
     pal.save(root / 'b' / 'palette.png')
     colour['b/palette.png'] = np.asarray(pal.convert('RGB'))

@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 
 from colorssl.datasets.transforms import LoadRGBImage, read_rgb, skipped_image_count
+from colorssl.datasets.transforms.loading import BadImageError
 
 
 @pytest.fixture
@@ -54,6 +55,21 @@ def test_corrupt_and_truncated_files(tmp_path, rgb_array):
     assert skip.num_skipped == 2
     ok = skip(dict(img_path=str(tmp_path / 'full.jpg')))
     assert ok['img'].shape == (200, 200, 3) and ok['img_shape'] == (200, 200)
+
+
+def test_min_size(tmp_path, rgb_array):
+    """A readable image below ``min_size`` is a bad file: raised or skipped, the
+    message names the file, its size and the size expected."""
+    Image.fromarray(rgb_array[:1, :1]).save(tmp_path / 'dot.png')
+    Image.fromarray(rgb_array).save(tmp_path / 'ok.png')
+    with pytest.raises(BadImageError, match=r'dot\.png is 1x1 .*min_size=10'):
+        LoadRGBImage(min_size=10)(dict(img_path=str(tmp_path / 'dot.png')))
+    skip = LoadRGBImage(on_error='skip', min_size=10)
+    assert skip(dict(img_path=str(tmp_path / 'dot.png'))) is None
+    assert skip.num_skipped == 1
+    assert skip(dict(img_path=str(tmp_path / 'ok.png')))['img'].shape == (12, 10, 3)
+    dot = LoadRGBImage()(dict(img_path=str(tmp_path / 'dot.png')))  # min_size=1
+    assert dot['img'].shape == (1, 1, 3)
 
 
 def test_bad_option():

@@ -1,0 +1,8 @@
+"""Inference: ``from colorssl.apis import ColorizationInferencer``."""
+from .inferencer import (ColorizationInferencer, colorize_arrays, list_inputs,
+                         load_model, network_size)
+
+__all__ = [
+    'ColorizationInferencer', 'colorize_arrays', 'list_inputs', 'load_model',
+    'network_size'
+]
