@@ -22,11 +22,38 @@ from colorssl.datasets.transforms.loading import (IMAGE_EXTENSIONS, BadImageErro
                                                   find_images, read_rgb)
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def config_of(model: str) -> str:
+    """The config file of ``model``: a path, or the name of a colorization model in
+    the metafiles of colorssl's ``model-index.yml`` (read from the checkout that
+    holds this package).
+
+    Raises:
+        FileNotFoundError: neither a file nor a known name (the names are listed).
+    """
+    if osp.isfile(model):
+        return model
+    import yaml
+    index, names = REPO_ROOT / 'model-index.yml', {}
+    if index.is_file():
+        for meta in yaml.safe_load(index.read_text())['Import']:
+            for entry in yaml.safe_load((REPO_ROOT / meta).read_text())['Models']:
+                names[entry['Name']] = str(REPO_ROOT / entry['Config'])
+    if model in names:
+        return names[model]
+    known = sorted(n for n in names if n.startswith('colorization_'))
+    raise FileNotFoundError(f'{model!r} is neither a config file nor a model name of '
+                            f'{index}; colorization models: {", ".join(known)}')
+
+
 def load_model(config: Union[str, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
                cfg_options: Optional[dict] = None):
-    """Build the model of ``config`` as mmengine's Runner does (a top-level
+    """Build the model of ``config`` (a file, a model name: :func:`config_of`, or a
+    Config) as mmengine's Runner does (a top-level
     ``data_preprocessor`` goes into the model), load ``checkpoint`` (it must hold
     every parameter of the model), move it to ``device``, set eval mode.
 
@@ -47,7 +74,8 @@ def load_model(config: Union[str, Config],
         cfg, name = copy.deepcopy(config), config.filename or 'the config'
         cfg.merge_from_dict(cfg_options or {})
     else:
-        cfg, name = load_config(str(config), cfg_options), str(config)
+        name = config_of(str(config))
+        cfg = load_config(name, cfg_options)
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     model_cfg = copy.deepcopy(cfg.model)
@@ -199,7 +227,8 @@ class ColorizationInferencer(BaseInferencer):
     :func:`list_inputs` takes them, colorized by :func:`colorize_arrays`.
 
     Args:
-        model (str | Config | BaseModel): A config file or Config whose model has
+        model (str | Config | BaseModel): A model name of ``model-index.yml``
+            (:func:`config_of`), a config file or Config whose model has
             ``colorize`` (``type='Colorization'``), or such a model.
         pretrained (str, optional): Checkpoint file (:func:`load_model`).
         device (str): Defaults to ``'cpu'``.

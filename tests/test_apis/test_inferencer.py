@@ -108,3 +108,16 @@ def test_raise_and_loading_errors(folder, checkpoint, tmp_path):
         ColorizationInferencer(str(CONFIGS / 'tiny_resnet_imagefolder.py'))
     with pytest.raises(ValueError, match='multiple of 8'):
         ColorizationInferencer(CONFIG, pretrained=checkpoint, size=30)
+
+
+def test_model_name_from_the_model_index():
+    """A name of model-index.yml builds that config's model; an unknown name is an
+    error listing the colorization models."""
+    from colorssl.apis import config_of
+    name = 'colorization_colornet-c16_1xb32-2k_cifar10mini'
+    path = config_of(name)
+    assert Path(path).name == name + '.py' and Path(path).is_file()
+    inferencer = ColorizationInferencer(name)
+    assert callable(inferencer.model.colorize)
+    with pytest.raises(FileNotFoundError, match=f'neither a config.*{name}'):
+        config_of('colorization_no_such_model')
