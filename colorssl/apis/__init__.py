@@ -3,6 +3,6 @@ from .inferencer import (ColorizationInferencer, colorize_arrays, config_of,
                          list_inputs, load_model, network_size)
 
 __all__ = [
-    'ColorizationInferencer', 'colorize_arrays', 'config_of', 'list_inputs', 'load_model',
-    'network_size'
+    'ColorizationInferencer', 'colorize_arrays', 'config_of', 'list_inputs',
+    'load_model', 'network_size'
 ]

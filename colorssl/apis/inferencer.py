@@ -21,7 +21,6 @@ from colorssl.color import lab_to_rgb, rgb8_to_lab
 from colorssl.datasets.transforms.loading import (IMAGE_EXTENSIONS, BadImageError,
                                                   find_images, read_rgb)
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
