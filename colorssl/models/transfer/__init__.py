@@ -1,10 +1,5 @@
-"""From a colorization checkpoint to stock mmpretrain / mmdet / mmseg backbones.
-
-Nothing here imports mmdet or mmsegmentation: ``ColorizationPretrained`` lives in
-mmengine's root registry, which their registries inherit from. A detection or
-segmentation config needs the package itself, i.e. ``pip install 'colorssl[det]'``
-or ``'colorssl[seg]'`` (:func:`colorssl.utils.config_checks.load_config` says so).
-"""
+"""From a colorization checkpoint to stock mmpretrain / mmdet / mmseg backbones
+(no import of mmdet or mmsegmentation here)."""
 from .colorization_checkpoint import (IMAGENET_MEAN, IMAGENET_STD,
                                       CheckpointMismatchError, ColorizationCheckpoint,
                                       KeyReport, StemInfo, check_loadable,

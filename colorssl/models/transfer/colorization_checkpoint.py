@@ -1,15 +1,7 @@
-"""Read a colorization checkpoint and turn its backbone into stock backbone weights.
-
-Three steps, each a function with errors that name keys and expectations:
-
-* :func:`load_colorization_checkpoint` recognises a ``Colorization`` checkpoint (its
-  ``meta['cfg']`` text, a ``backbone.`` and a ``head.conv_seg.`` key) and reads the L
-  scaling the backbone was trained with from the config's data preprocessor;
-* :func:`convert_colorization_backbone` re-targets the first conv (the "stem") from the
-  centred L channel to normalised RGB (or gray) pixels (:mod:`.stem_fold`);
-* :func:`compare_state_dict` / :func:`check_loadable` compare the result with the keys
-  and shapes a target module expects and raise when any target key would stay random.
-"""
+"""Read a colorization checkpoint (:func:`load_colorization_checkpoint`), re-target
+its stem from centred L to normalised RGB or gray pixels
+(:func:`convert_colorization_backbone`), and check that it fills a target module
+(:func:`check_loadable`); errors name keys and expectations."""
 import os.path as osp
 import re
 from collections import OrderedDict

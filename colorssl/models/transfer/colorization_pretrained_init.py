@@ -27,21 +27,14 @@ class ColorizationPretrainedInit:
                       prefix='backbone.', input='rgb',
                       mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
 
-    The colorization network was trained on ``(L - l_cent) / l_norm`` (read from the
-    checkpoint's config). If the module has the checkpoint's stem conv, its weights are
-    converted for ``input`` (see :func:`convert_colorization_backbone`); then every
-    key of the module's ``state_dict()`` must be in the (converted) checkpoint with the
-    same shape, else :class:`CheckpointMismatchError` lists them (a stock
-    ``type='Pretrained'`` would load with ``strict=False`` and leave them random
-    silently). Checkpoint keys the module lacks are logged as unexpected (e.g.
-    ``layer4`` for a 3-stage C4 backbone, whose ``layer4`` is the RoI shared head's).
-
-    mmengine runs a non-``'Pretrained'`` init before the children's ``init_weights``,
-    and mmpretrain backbones re-initialise parts of themselves after it unless their
-    init type is ``'Pretrained'`` (ResNet's ``zero_init_residual``, ViT's ``pos_embed``,
-    all of ShuffleNet's convs, ...). So after loading, the module's ``init_cfg`` becomes
-    ``dict(type='Pretrained', ...)`` naming this load, ``zero_init_residual`` is
-    switched off and its sub-modules are marked initialised.
+    The stem is converted for ``input`` (:func:`convert_colorization_backbone`, L
+    scaling read from the checkpoint's config); every key of the module must then be
+    in the checkpoint with its shape, else :class:`CheckpointMismatchError` lists them
+    (stock ``'Pretrained'`` loads with ``strict=False``). Checkpoint keys the module
+    lacks are logged. After loading, the module's ``init_cfg`` becomes
+    ``type='Pretrained'`` and its sub-modules are marked initialised, so that the
+    backbone's own ``init_weights`` (``zero_init_residual``, ViT's ``pos_embed`` ...)
+    keeps the loaded weights.
 
     Args:
         checkpoint (str): Path of the colorization checkpoint.

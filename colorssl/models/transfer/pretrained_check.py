@@ -1,10 +1,6 @@
-"""Strict key check for stock ``init_cfg=dict(type='Pretrained', ...)``.
-
-mmengine's ``PretrainedInit`` loads with ``strict=False`` and only logs what it could
-not load, so a backbone whose keys do not match its checkpoint trains from random
-weights without failing. :func:`check_pretrained_init` finds every sub-module with such
-an ``init_cfg`` and compares its ``state_dict()`` with the checkpoint's keys and shapes.
-"""
+"""Strict key check for stock ``init_cfg=dict(type='Pretrained', ...)``, which
+mmengine loads with ``strict=False`` (a mismatching backbone would train from random
+weights without failing)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn

@@ -1,10 +1,5 @@
-"""Checkpoint key prefixes, handled the same way by every transfer module.
-
-A state dict saved by mmengine keys a model's tensors by module path
-(``backbone.layer1.0.conv1.weight``); one saved from a ``DistributedDataParallel``
-wrapper adds ``module.`` in front. :func:`strip_prefix` removes either, and
-:func:`key_groups` names what a state dict holds when a prefix matches nothing.
-"""
+"""Checkpoint key prefixes (``backbone.``, DDP's ``module.``), handled alike by every
+transfer module."""
 from collections import OrderedDict
 from typing import Iterable, List, Mapping
 

@@ -1,41 +1,12 @@
 """Fold the RGB -> L map into the first convolution of an L-input network.
 
-A colorization backbone was trained on ``x_L = (L - l_cent) / l_norm`` with ``L`` the
-CIE lightness in [0, 100]. Stock fine-tuning pipelines feed
-``x_c = (p_c - mean_c) / std_c`` per channel, with ``p_c`` the pixel value in
-[0, ``pixel_max``] (255 for uint8). If ``L`` is (approximately) affine in the pixels,
-
-    L ~= sum_c fit[c] * p_c / pixel_max + fit[C]                                (1)
-
-then a conv ``W`` (shape ``(O, 1, k, k)``) applied to ``x_L`` equals a conv with
-
-    W_c = W * fit[c] * std_c / (pixel_max * l_norm)                             (2)
-
-applied to ``x`` plus, per output channel ``o``, the constant
-
-    offset_o = (sum_c fit[c] * mean_c / pixel_max + fit[C] - l_cent) / l_norm
-               * sum_{i, j} W[o, 0, i, j]                                        (3)
-
-This is exact wherever the kernel window lies inside the image. Where it overlaps the
-zero padding, the padded value 0 means ``L = l_cent`` to the L network but the pixel
-``mean`` to the RGB one, so responses within ``k // 2`` pixels of the border differ.
-
-The RGB -> L map (1) on sRGB. ``L`` is not affine in sRGB: it is a cube root of the
-luminance, itself a weighted sum of the gamma-expanded (linearised) channels.
-:func:`fit_srgb_to_lightness` replaces that by the least-squares affine fit of ``L``
-(:func:`colorssl.color.rgb_to_lab`) on sRGB in [0, 1] over a uniform grid of the RGB
-cube (64 steps per axis). Measured with this module (float64):
-
-    L ~= 23.03 R + 63.29 G + 8.61 B + 10.13   (R, G, B sRGB in [0, 1])
-
-with an RMS error of 4.46 L units over the grid (max 20.1, at dark saturated colours).
-On natural photos the error is mostly a bias: over the 2,000 cifar10-mini val images the
-RMS is 5.35 L units, mean +4.93 (the affine fit overestimates L of unsaturated colours).
-Pass ``samples`` to fit on other colours, or any coefficients as ``fit``.
-
-For grayscale input whose channels all carry ``p = pixel_max * L / 100`` (the
-``RGBToGray`` transform), (1) holds exactly with ``fit = (100 / C, ..., 100 / C, 0)``:
-see :func:`gray_fit`.
+A conv ``W`` (O, 1, k, k) on ``x_L = (L - l_cent) / l_norm``, with L affine in the
+pixels (``L ~= sum_c fit[c] * p_c / pixel_max + fit[C]``), equals a conv with
+``W_c = W * fit[c] * std_c / (pixel_max * l_norm)`` on ``x_c = (p_c - mean_c) / std_c``
+plus a per-output-channel constant; exact away from the zero-padded border. L is not
+affine in sRGB: :func:`fit_srgb_to_lightness` gives the least-squares fit, and for
+``RGBToGray`` input :func:`gray_fit` is exact. Derivation and fit errors:
+``docs/transfer.md``.
 """
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple, Union
