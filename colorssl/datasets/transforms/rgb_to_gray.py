@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmengine.registry import TRANSFORMS
+from mmpretrain.registry import TRANSFORMS
 
 from colorssl.color.lab import rgb_to_lab
 
@@ -27,8 +27,6 @@ def lightness_gray(img: np.ndarray, channel_order: str = 'bgr') -> np.ndarray:
     return lum.double().numpy() * 2.55
 
 
-# In mmengine's root registry: the mmpretrain, mmdet and mmseg TRANSFORMS registries are
-# its children, so the transform can be used in the pipelines of all three.
 @TRANSFORMS.register_module()
 class RGBToGray(BaseTransform):
     """Replace a colour image by its lightness, ``255 * L / 100``, in every channel.

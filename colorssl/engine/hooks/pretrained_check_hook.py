@@ -3,13 +3,11 @@ from typing import Sequence
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.registry import HOOKS
+from mmpretrain.registry import HOOKS
 
 from colorssl.models.transfer import check_pretrained_init
 
 
-# In mmengine's root registry, so configs of any scope (mmpretrain, mmdet, mmseg)
-# find it.
 @HOOKS.register_module()
 class PretrainedCheckHook(Hook):
     """Before training, check every stock ``init_cfg=dict(type='Pretrained')``.

@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook
-from mmengine.registry import HOOKS
+from mmpretrain.registry import HOOKS
 
 from colorssl.utils.atomic_backend import ATOMIC_LOCAL
 from colorssl.utils.atomic_io import atomic_write_text
@@ -32,7 +32,6 @@ def _step_pattern(filename_tmpl: str) -> Optional[re.Pattern]:
     return re.compile(f'^{regex}$')
 
 
-# In mmengine's root registry: configs of any scope (mmpretrain, mmdet, mmseg) find it.
 @HOOKS.register_module()
 class SafeCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` with crash-safe writes and a resume fallback.
@@ -204,13 +203,12 @@ class SafeCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         # _save_best_checkpoint saves a step a second time: nothing to drop then.
-        new_step = self.max_keep_ckpts > 0 and not (
-            self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step)
+        new_step = self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                                    and self.keep_ckpt_ids[-1] == step)
         if new_step:
             # The checkpoint lists the step to drop too: if the run dies before
             # that file is removed, mmengine's before_train removes it on resume.
-            runner.message_hub.update_info('keep_ckpt_ids',
-                                           [*self.keep_ckpt_ids, step])
+            runner.message_hub.update_info('keep_ckpt_ids', [*self.keep_ckpt_ids, step])
         runner.save_checkpoint(
             self.out_dir,
             ckpt_filename,
@@ -233,13 +231,14 @@ class SafeCheckpointHook(CheckpointHook):
                 osp.join(runner.work_dir, LAST_CHECKPOINT), str(self.last_ckpt))
         if not new_step:
             return
-        dropped = (self.keep_ckpt_ids[0]
-                   if len(self.keep_ckpt_ids) == self.max_keep_ckpts else None)
+        dropped = (
+            self.keep_ckpt_ids[0]
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts else None)
         self.keep_ckpt_ids.append(step)  # a deque of max_keep_ckpts: drops the oldest
         runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
         if dropped is not None and is_main_process():
-            old_path = self.file_backend.join_path(
-                self.out_dir, self.filename_tmpl.format(dropped))
+            old_path = self.file_backend.join_path(self.out_dir,
+                                                   self.filename_tmpl.format(dropped))
             if self.file_backend.isfile(old_path):
                 self.file_backend.remove(old_path)
             elif self.file_backend.isdir(old_path):  # deepspeed

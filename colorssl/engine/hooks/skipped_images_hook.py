@@ -4,12 +4,11 @@ from typing import Optional
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
+from mmpretrain.registry import HOOKS
 
 from colorssl.datasets.transforms.loading import skipped_image_count
 
 
-# In mmengine's root registry: configs of any scope (mmpretrain, mmdet, mmseg) find it.
 @HOOKS.register_module()
 class SkippedImagesHook(Hook):
     """Report unreadable images skipped during training, over all ranks and workers.

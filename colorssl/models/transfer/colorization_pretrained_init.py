@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import update_init_info
-from mmengine.registry import WEIGHT_INITIALIZERS
+from mmpretrain.registry import WEIGHT_INITIALIZERS
 
 from .colorization_checkpoint import (IMAGENET_MEAN, IMAGENET_STD, INPUT_MODES,
                                       check_loadable, convert_colorization_backbone,
@@ -14,8 +14,6 @@ from .colorization_checkpoint import (IMAGENET_MEAN, IMAGENET_STD, INPUT_MODES,
                                       load_colorization_checkpoint)
 
 
-# Registered in mmengine's root registry: the mmpretrain, mmdet and mmseg registries
-# are its children and find it from any default scope.
 @WEIGHT_INITIALIZERS.register_module(name='ColorizationPretrained')
 class ColorizationPretrainedInit:
     """Initialise a backbone from a ``Colorization`` checkpoint.
@@ -26,6 +24,8 @@ class ColorizationPretrainedInit:
                       checkpoint='work_dirs/.../iter.pth',
                       prefix='backbone.', input='rgb',
                       mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+
+    (``type='mmpretrain.ColorizationPretrained'`` in mmdet and mmseg configs.)
 
     The stem is converted for ``input`` (:func:`convert_colorization_backbone`, L
     scaling read from the checkpoint's config); every key of the module must then be

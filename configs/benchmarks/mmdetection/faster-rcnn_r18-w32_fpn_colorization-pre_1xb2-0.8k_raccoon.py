@@ -26,7 +26,7 @@ model = dict(
         norm_eval=False,
         init_cfg=dict(
             _delete_=True,
-            type='ColorizationPretrained',
+            type='mmpretrain.ColorizationPretrained',
             checkpoint='work_dirs/colorization_resnet18-w32_1xb16-1.5k_camvidmini-'
             'raccoon/iter_1500.pth',
             prefix='backbone.',
@@ -109,7 +109,9 @@ optim_wrapper = dict(
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=max_iters,
+        type='mmpretrain.SafeCheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

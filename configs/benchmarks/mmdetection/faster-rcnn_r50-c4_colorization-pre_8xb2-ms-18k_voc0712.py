@@ -20,7 +20,7 @@ checkpoint = 'work_dirs/colorization_resnet50_8xb32-200k_in1k/iter_200000.pth'
 mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 colorization_init = dict(
     _delete_=True,
-    type='ColorizationPretrained',
+    type='mmpretrain.ColorizationPretrained',
     checkpoint=checkpoint,
     prefix='backbone.',
     input='rgb',
@@ -45,4 +45,4 @@ model = dict(
 
 # The base's CheckpointHook with atomic writes and a --resume fallback to the newest
 # checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
-default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

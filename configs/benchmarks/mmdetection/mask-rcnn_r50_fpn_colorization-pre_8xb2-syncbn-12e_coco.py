@@ -19,7 +19,7 @@ model = dict(
         norm_eval=False,
         init_cfg=dict(
             _delete_=True,
-            type='ColorizationPretrained',
+            type='mmpretrain.ColorizationPretrained',
             checkpoint='work_dirs/colorization_resnet50_8xb32-200k_in1k/'
             'iter_200000.pth',
             prefix='backbone.',
@@ -35,4 +35,4 @@ model = dict(
 
 # The base's CheckpointHook with atomic writes and a --resume fallback to the newest
 # checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
-default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

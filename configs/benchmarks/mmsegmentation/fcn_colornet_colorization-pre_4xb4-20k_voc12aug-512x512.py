@@ -21,7 +21,7 @@ model = dict(
         out_indices=(3, 6),  # conv4 (auxiliary head), conv7 (FCN head), 512 ch
         norm_cfg=norm_cfg,
         init_cfg=dict(
-            type='ColorizationPretrained',
+            type='mmpretrain.ColorizationPretrained',
             checkpoint='work_dirs/colorization_colornet_1xb40-450k_in1k/'
             'iter_450000.pth',
             prefix='backbone.',
@@ -33,4 +33,4 @@ model = dict(
 
 # The base's CheckpointHook with atomic writes and a --resume fallback to the newest
 # checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
-default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
+default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

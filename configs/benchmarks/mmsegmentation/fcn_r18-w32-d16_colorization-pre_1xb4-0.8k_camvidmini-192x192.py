@@ -32,7 +32,7 @@ model = dict(
         dilations=(1, 1, 1, 2),
         norm_cfg=norm_cfg,
         init_cfg=dict(
-            type='ColorizationPretrained',
+            type='mmpretrain.ColorizationPretrained',
             checkpoint='work_dirs/colorization_resnet18-w32_1xb16-1.5k_camvidmini-'
             'raccoon/iter_1500.pth',
             prefix='backbone.',
@@ -122,7 +122,9 @@ test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=max_iters,
+        type='mmpretrain.SafeCheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
         max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', draw=False))
 log_processor = dict(by_epoch=False)

@@ -45,7 +45,7 @@ class ToyDataset(Dataset):
 
 @pytest.fixture(autouse=True)
 def restore_default_scope():
-    with DefaultScope.overwrite_default_scope('mmengine'):
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
 
 
@@ -65,7 +65,7 @@ def _runner(work_dir, max_iters, resume=False, load_from=None, **hook_args):
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         log_processor=dict(by_epoch=False),
         default_hooks=dict(checkpoint=hook, logger=dict(type='LoggerHook', interval=1)),
-        default_scope='mmengine',
+        default_scope='mmpretrain',
         experiment_name=f'toy_{uuid.uuid4().hex}',  # a fresh logger per runner
         resume=resume,
         load_from=load_from,
