@@ -59,9 +59,25 @@ train_dataloader = dict(
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
-test_dataloader = None
-test_cfg = None
-test_evaluator = None
+# tools/test.py: the held-out colours of camvid-mini's val photos (not trained on).
+test_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type='CustomDataset',
+        data_root='data/camvid-mini/',
+        data_prefix='img_dir/val',
+        with_label=False,
+        pipeline=[
+            dict(type='LoadRGBImage'),
+            dict(type='ResizeEdge', scale=112, edge='short'),
+            dict(type='CenterCrop', crop_size=112),
+            dict(type='PackInputs'),
+        ]))
+test_cfg = dict()
+test_evaluator = dict(type='ColorizationMetric')
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4))
 param_scheduler = [
