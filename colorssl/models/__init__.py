@@ -1,1 +1,2 @@
-from . import algorithms, backbones, data_preprocessors, heads, losses, necks, transfer
+from . import (algorithms, backbones, classifiers, data_preprocessors, heads, losses,
+               necks, transfer)

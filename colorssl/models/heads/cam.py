@@ -142,10 +142,19 @@ def negative_cam_stats(feat_map: Tensor, weight: Tensor, bias: Optional[Tensor],
         - ``pos_share``: share of positions with a positive CAM value over
           all selected negative CAMs (NaN when a sample has no negative).
     """
+    return cam_stats(
+        class_activation_maps(feat_map.float(), weight.float(),
+                              None if bias is None else bias.float()), scores, positive,
+        exclude, k)
+
+
+@torch.no_grad()
+def cam_stats(cams: Tensor, scores: Tensor, positive: Tensor, exclude: Tensor,
+              k: int) -> dict:
+    """:func:`negative_cam_stats` from the CAMs of all classes, (N, K, H, W)."""
     idx, valid = select_negatives(scores, exclude, k)
-    neg = class_activation_maps(feat_map.float(), weight.float(),
-                                None if bias is None else bias.float(), idx)
-    neg = neg.flatten(2)  # (N, k, P)
+    full = cams.float().flatten(2)  # (N, K, P)
+    neg = full.gather(1, idx[..., None].expand(-1, -1, full.size(2)))  # (N, k, P)
     neg_max = neg.amax(-1)
     neg_contrast = neg_max - neg.mean(-1)
     ninf = torch.tensor(float('-inf'), device=neg.device)
@@ -158,10 +167,6 @@ def negative_cam_stats(feat_map: Tensor, weight: Tensor, bias: Optional[Tensor],
     pos_pixels = ((neg > 0).float().mean(-1) * valid).sum(1)
     pos_share = torch.where(n_valid > 0, pos_pixels / n_valid.clamp(min=1),
                             torch.full_like(pos_pixels, float('nan')))
-
-    full = class_activation_maps(feat_map.float(), weight.float(),
-                                 None if bias is None else bias.float())
-    full = full.flatten(2)  # (N, K, P)
     full_max = full.amax(-1)
     full_contrast = full_max - full.mean(-1)
     return dict(

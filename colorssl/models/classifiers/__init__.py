@@ -1,0 +1,3 @@
+from .hnc_image_classifier import HNCImageClassifier
+
+__all__ = ['HNCImageClassifier']
