@@ -9,9 +9,11 @@ minus mean, what HNC drives to zero).
     python tools/visualize_negative_cams.py CONFIG CHECKPOINT IMG [IMG ...] \
         [--target LABEL] [--num-neg 4] [--out negative_cams.png]
 
-Works for the HNC heads and for stock ``LinearClsHead`` /
+Works for the HNC heads, for stock ``LinearClsHead`` /
 ``MultiLabelLinearClsHead`` models (the CAMs are then built from the backbone
-map and the head's ``fc``). ``--target`` takes a class index or name, or
+map and the head's ``fc``) and for ``HNCImageClassifier`` (its ``cams``: the
+head at each position; the logit is then the CAM's mean only for linear
+heads). ``--target`` takes a class index or name, or
 ``folder`` (ImageNet-style ``<class>/<image>`` paths); by default the predicted
 class is the target.
 """
@@ -66,9 +68,10 @@ def load_model(config: str, checkpoint: Optional[str], device: str, cfg_options=
     elif not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint!r}')
     model = get_model(cfg, pretrained=checkpoint or False, device=device)
-    if not hasattr(model.head, 'fc'):
+    if not hasattr(model.head, 'fc') and not hasattr(model, 'feats_and_map'):
         raise TypeError(f'{type(model.head).__name__} has no `fc` layer: CAMs need a '
-                        'linear head (HNCLinearClsHead, LinearClsHead, ...).')
+                        'linear head (HNCLinearClsHead, LinearClsHead, ...) or '
+                        "model.type='HNCImageClassifier'.")
     return cfg, model
 
 
@@ -79,11 +82,18 @@ def _class_names(model, num_classes: int) -> List[str]:
     return [str(i) for i in range(num_classes)]
 
 
-def _feature_map(model, inputs: torch.Tensor) -> torch.Tensor:
+def _cams_and_logits(model, inputs: torch.Tensor):
+    """CAMs of all classes (K, h, w) and logits (K, ) of one image."""
+    if hasattr(model, 'feats_and_map'):  # HNCImageClassifier
+        feats, fmap = model.feats_and_map(inputs)
+        return model.cams(feats, fmap)[0], model.head(feats)[0]
     feats = model.extract_feat(inputs, stage='backbone')
     if hasattr(model.head, 'feature_map'):
-        return model.head.feature_map(feats)
-    return to_spatial_map(feats, owner='model.backbone output')
+        fmap = model.head.feature_map(feats)
+    else:
+        fmap = to_spatial_map(feats, owner='model.backbone output')
+    cams = class_activation_maps(fmap, model.head.fc.weight, model.head.fc.bias)[0]
+    return cams, cams.mean(dim=(1, 2))
 
 
 @torch.no_grad()
@@ -106,10 +116,7 @@ def compute_rows(cfg, model, images, target=None, num_neg=4):
         data = pipeline(dict(img_path=path))
         batch = model.data_preprocessor(
             dict(inputs=[data['inputs']], data_samples=[data['data_samples']]), False)
-        fmap = _feature_map(model, batch['inputs'])
-        cams = class_activation_maps(fmap, model.head.fc.weight,
-                                     model.head.fc.bias)[0]  # (K, h, w)
-        logits = cams.mean(dim=(1, 2))
+        cams, logits = _cams_and_logits(model, batch['inputs'])  # (K, h, w), (K, )
         if target is None:
             tgt = int(logits.argmax())
         elif target == 'folder':

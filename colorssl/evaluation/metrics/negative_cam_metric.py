@@ -67,10 +67,10 @@ def summarize_negative_cam_stats(stats: Sequence[Dict[str, float]]) -> Dict[str,
 class NegativeCAMMetric(BaseMetric):
     """Homogeneity of the top-k negative CAMs (see module docstring).
 
-    Needs a model whose head is ``HNCLinearClsHead`` or
-    ``HNCMultiLabelLinearClsHead`` (with ``hnc_loss=None`` for a plain
-    baseline) and ground-truth labels in the test set. Add it next to the
-    usual metric::
+    Needs ``model.type='HNCImageClassifier'``, or a head
+    ``HNCLinearClsHead`` / ``HNCMultiLabelLinearClsHead`` (with
+    ``hnc_loss=None`` for a plain baseline), and ground-truth labels in the
+    test set. Add it next to the usual metric::
 
         val_evaluator = [dict(type='Accuracy', topk=(1, 5)),
                          dict(type='NegativeCAMMetric')]
@@ -89,9 +89,8 @@ class NegativeCAMMetric(BaseMetric):
             if stats is None:
                 raise KeyError(
                     f'NegativeCAMMetric found no `{NEG_CAM_STATS_FIELD}` in the '
-                    'predictions. Use `model.head.type=\'HNCLinearClsHead\'` '
-                    "(or 'HNCMultiLabelLinearClsHead') with `model.neck=None` "
-                    'and `model.head.cam_stats_k` > 0, on a test set with '
+                    "predictions. Use `model.type='HNCImageClassifier'` (or the "
+                    'head HNCLinearClsHead) with `cam_stats_k` > 0, on a test set with '
                     'ground-truth labels.')
             self.results.append({name: float(stats[name]) for name in STAT_NAMES})
 

@@ -68,6 +68,8 @@ def test_family_one_step(name):
     samples = [DataSample().set_gt_label(i) for i in (0, 1)]
     data = dict(inputs=inputs * 255, data_samples=samples)
     data = model.data_preprocessor(data, True)
+    if model.data_preprocessor.batch_augments:  # Mixup/CutMix: soft + hard label
+        assert 'gt_score' in data['data_samples'][0]
     losses = model(data['inputs'], data['data_samples'], mode='loss')
     hnc = losses['loss_hnc']
     assert torch.isfinite(hnc) and hnc > 0
@@ -91,3 +93,59 @@ def test_unsupported_head_names_it():
     cfg.merge_from_dict(dict(model=dict(type='HNCImageClassifier', hnc_loss=HNC)))
     with pytest.raises(TypeError, match='VGG.*ClsHead'):
         MODELS.build(cfg.model)
+
+
+def test_multi_label_and_metric():
+    """Multi-hot labels; the predictions feed NegativeCAMMetric."""
+    from colorssl.evaluation.metrics import NegativeCAMMetric
+    cfg = Config.fromfile(osp.join(CONFIGS, FAMILIES['resnet'][0]))
+    cfg.merge_from_dict(
+        dict(
+            model=dict(
+                type='HNCImageClassifier',
+                hnc_loss=HNC,
+                head=dict(
+                    type='MultiLabelLinearClsHead',
+                    num_classes=10,
+                    topk=None,
+                    loss=dict(use_sigmoid=True)))))
+    model = MODELS.build(cfg.model)
+    assert model._multi_label
+    inputs = torch.rand(2, 3, 64, 64)
+    samples = [DataSample().set_gt_label(lb) for lb in ([0, 3], [1])]
+    losses = model.loss(inputs, samples)
+    assert torch.isfinite(losses['loss_hnc'])
+    model.eval()
+    with torch.no_grad():
+        preds = model.predict(inputs, samples)
+    metric = NegativeCAMMetric()
+    metric.process(None, [p.to_dict() for p in preds])
+    assert set(metric.compute_metrics(
+        metric.results)) == {'peak_ratio', 'peak_above_target', 'pos_pixel_share'}
+
+
+def test_visualize_tool(tmp_path):
+    """tools/visualize_negative_cams.py draws HNCImageClassifier CAMs."""
+    import importlib.util
+
+    import numpy as np
+    from PIL import Image
+    root = osp.join(osp.dirname(__file__), '..', '..', '..')
+    spec = importlib.util.spec_from_file_location(
+        'vis', osp.join(root, 'tools', 'visualize_negative_cams.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    base = osp.abspath(
+        osp.join(root, 'configs', 'hnc', 'hnc-kd_resnet18_1xb128-10e_cifar10mini.py'))
+    config = tmp_path / 'cfg.py'
+    config.write_text(f'_base_ = [{base!r}]\n'
+                      "model = dict(type='HNCImageClassifier', hnc_loss=dict("
+                      "type='HNCLoss', k=3), neck=dict(_delete_=True, "
+                      "type='GlobalAveragePooling'),"
+                      " head=dict(_delete_=True, type='LinearClsHead', "
+                      'num_classes=10, in_channels=64))\n')
+    img = tmp_path / 'img.png'
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8) + 100).save(img)
+    out = tmp_path / 'cams.png'
+    tool.main([str(config), 'none', str(img), '--num-neg', '2', '--out', str(out)])
+    assert out.is_file()
