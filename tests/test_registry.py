@@ -32,12 +32,18 @@ REGISTERED = _colorssl_entries('mmpretrain.registry')
 COLORIZATION = dict(
     backbone=dict(type='ColorizationNet', base_channels=8, out_indices=(7, )),
     head=dict(type='ColorizationHead', in_channels=16, prior=None))
+HNC_CLASSIFIER = dict(
+    backbone=dict(type='ResNet', depth=18),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=4, in_channels=512),
+    hnc_loss=dict(type='HNCLoss', k=2))
 PARAMS = [torch.nn.Parameter(torch.zeros(1))]
 BUILD_ARGS = {
     'Colorization': COLORIZATION,
     'ColorizationNet': dict(base_channels=8),
     'ColorizationDataPreprocessor': {},
     'ColorizationHead': dict(in_channels=8, prior=None),
+    'HNCImageClassifier': HNC_CLASSIFIER,
     'HNCLinearClsHead': dict(num_classes=4, in_channels=8),
     'HNCMultiLabelLinearClsHead': dict(num_classes=4, in_channels=8),
     'MultiLayerLinearClsHead': dict(num_classes=4, in_channels=[8, 16]),
