@@ -35,14 +35,18 @@ def test_bgr_default_and_float_input(rgb):
 
 
 @pytest.mark.parametrize('scope', ['mmpretrain', 'mmdet', 'mmseg'])
-def test_registered_for_all_scopes(scope):
+def test_reachable_from_every_scope(scope):
+    """Registered in mmpretrain; mmdet/mmseg configs name 'mmpretrain.RGBToGray'."""
     import importlib
     import importlib.util
     if importlib.util.find_spec(scope) is None:
         pytest.skip(f'{scope} is not installed')
+    from mmengine.registry import DefaultScope
     registry = importlib.import_module(f'{scope}.registry').TRANSFORMS
-    assert registry.get('RGBToGray') is RGBToGray
-    assert registry.build(dict(type='RGBToGray', num_channels=1)).num_channels == 1
+    name = 'RGBToGray' if scope == 'mmpretrain' else 'mmpretrain.RGBToGray'
+    with DefaultScope.overwrite_default_scope(scope):
+        assert registry.get(name) is RGBToGray
+        assert registry.build(dict(type=name, num_channels=1)).num_channels == 1
 
 
 def test_errors(rgb):
