@@ -1,17 +1,5 @@
-"""A clear error when neither mmcv nor mmcv-lite is installed.
-
-colorssl's pip requirements cannot list mmcv: the compiled ``mmcv`` (which mmdet and
-mmsegmentation need) and the pure-Python ``mmcv-lite`` (enough for colorization and
-HNC) install the same ``mmcv`` package, and either one serves colorssl.
-"""
+"""A clear error when neither mmcv nor mmcv-lite is installed."""
 import importlib.util
-
-MISSING_MMCV = (
-    'colorssl needs mmcv 2.0 or 2.1, which is not installed. Install either the '
-    "pure-Python build, enough for colorization and HNC: pip install 'mmcv-lite>=2.0.0,"
-    "<2.2.0' (or 'colorssl[lite]'), or the compiled build that mmdet and "
-    'mmsegmentation also need: mim install "mmcv>=2.0.0,<2.2.0" (bash '
-    'tools/setup_env.sh builds it for torch versions without a prebuilt wheel).')
 
 
 def require_mmcv() -> None:
@@ -21,4 +9,10 @@ def require_mmcv() -> None:
     except (ImportError, ValueError):  # a broken or blocked ``mmcv`` entry
         found = False
     if not found:
-        raise ImportError(MISSING_MMCV)
+        raise ImportError(
+            'colorssl needs mmcv 2.0 or 2.1, which is not installed. Install either '
+            "the pure-Python build, enough for colorization and HNC: pip install "
+            "'mmcv-lite>=2.0.0,<2.2.0' (or 'colorssl[lite]'), or the compiled build "
+            'that mmdet and mmsegmentation also need: mim install "mmcv>=2.0.0,<2.2.0" '
+            '(bash tools/setup_env.sh builds it for torch versions without a prebuilt '
+            'wheel).')

@@ -1,5 +1,5 @@
-"""Send gray | prediction | ground-truth triptychs to mmengine's visualizer."""
-from typing import Optional, Sequence
+"""Send gray | prediction | ground-truth pictures to mmengine's visualizer."""
+from typing import Optional
 
 import numpy as np
 import torch
@@ -12,37 +12,27 @@ from colorssl.color import lab_to_rgb
 
 def triptychs(lab_l: torch.Tensor, pred_ab: torch.Tensor,
               gt_ab: torch.Tensor) -> np.ndarray:
-    """Rows of gray | prediction | ground truth.
-
-    Args:
-        lab_l (Tensor): (N, 1, H, W) L in [0, 100].
-        pred_ab (Tensor): (N, 2, H, W) predicted ab.
-        gt_ab (Tensor): (N, 2, H, W) true ab.
-
-    Returns:
-        ndarray: uint8 RGB image of shape (N * H, 3 * W, 3).
-    """
-    gray = lab_to_rgb(torch.cat([lab_l, torch.zeros_like(gt_ab)], 1))
-    pred = lab_to_rgb(torch.cat([lab_l, pred_ab], 1))
-    true = lab_to_rgb(torch.cat([lab_l, gt_ab], 1))
-    rows = torch.cat([gray, pred, true], dim=3)  # (N, 3, H, 3W)
+    """L (N, 1, H, W), predicted and true ab (N, 2, H, W) -> uint8 RGB rows of gray |
+    prediction | ground truth, shape (N * H, 3 * W, 3)."""
+    rows = torch.cat([
+        lab_to_rgb(torch.cat([lab_l, ab], 1))
+        for ab in (torch.zeros_like(gt_ab), pred_ab, gt_ab)
+    ],
+                     dim=3)  # (N, 3, H, 3W)
     grid = torch.cat(list(rows), dim=1)  # (3, N*H, 3W)
     return (grid.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().cpu().numpy()
 
 
 @HOOKS.register_module()
 class ColorizationVisualizationHook(Hook):
-    """Every ``interval`` training iterations (and after the last one) colorize the
-    first ``num_samples`` images of the current batch with the annealed mean and add
-    the gray | prediction | ground-truth picture to ``runner.visualizer``: a PNG under
-    ``work_dir/<timestamp>/vis_data/vis_image`` with the default ``LocalVisBackend``,
-    TensorBoard or others when the visualizer's ``vis_backends`` say so.
+    """Every ``interval`` training iterations and after the last one, add the
+    :func:`triptychs` of the batch's first ``num_samples`` images to
+    ``runner.visualizer``.
 
     Args:
         interval (int): Iterations between pictures. Defaults to 1000.
         num_samples (int): Images per picture. Defaults to 4.
-        temperature (float, optional): Annealed-mean temperature (head default if
-            None).
+        temperature (float, optional): Annealed-mean temperature; None: the head's.
         name (str): Image name in the backends. Defaults to ``'colorization'``.
     """
     priority = 'LOW'
@@ -62,7 +52,7 @@ class ColorizationVisualizationHook(Hook):
                          runner,
                          batch_idx: int,
                          data_batch=None,
-                         outputs: Optional[dict] = None) -> None:
+                         outputs=None) -> None:
         if data_batch is None:
             return
         self._last_batch = data_batch
@@ -76,8 +66,7 @@ class ColorizationVisualizationHook(Hook):
     @torch.no_grad()
     def _draw(self, runner, data_batch: dict, step: int) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        inputs = data_batch['inputs']
-        images: Sequence = inputs[:self.num_samples]
+        images = data_batch['inputs'][:self.num_samples]
         was_training = model.training
         model.eval()
         try:

@@ -8,17 +8,11 @@ from mmpretrain.registry import OPTIM_WRAPPERS
 
 @OPTIM_WRAPPERS.register_module()
 class CPUAmpOptimWrapper(OptimWrapper):
-    """``OptimWrapper`` whose forward runs under CPU autocast in bfloat16.
-
-    The same split as ``AmpOptimWrapper``: the model's forward and loss inside
-    :meth:`optim_context` are autocast, backward and the step are not. bfloat16 has
-    float32's exponent range, so there is no loss scale. A non-finite loss stops the
-    run (``FloatingPointError``) instead of stepping on it. ``tools/train.py --amp``
-    selects this wrapper when no CUDA device is available.
+    """``OptimWrapper`` whose forward and loss run under CPU bfloat16 autocast (no
+    loss scale); a non-finite loss raises ``FloatingPointError``.
 
     Args:
-        dtype (str): ``'bfloat16'`` (the CPU autocast type). Defaults to
-            ``'bfloat16'``.
+        dtype (str): Only ``'bfloat16'``. Defaults to ``'bfloat16'``.
         **kwargs: ``OptimWrapper``'s arguments.
     """
 

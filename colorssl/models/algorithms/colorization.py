@@ -1,5 +1,4 @@
-"""Colorful Image Colorization (Zhang, Isola, Efros, ECCV 2016) as a self-supervised
-pretext task: a thin composition of data preprocessor, backbone, neck and head."""
+"""Colorful Image Colorization (Zhang et al., ECCV 2016) as a pretext task."""
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -14,22 +13,12 @@ from .backbone_adapter import build_backbone, match_stem, warn_small_map
 class Colorization(BaseSelfSupervisor):
     """Predict the ab channels of a Lab image from its L channel.
 
-    The data preprocessor (default ``ColorizationDataPreprocessor``) turns RGB into
-    the network input ``L - 50`` and the ab target; the head holds the maths (soft
-    encoding, rebalanced loss, annealed-mean decoding). Grayscale images keep no loss;
-    their count in the batch is logged as ``num_gray`` (by the preprocessor's
-    full-resolution test, or by the head's when ``model.head.gray_test='target'``).
-
-    Modes of :meth:`forward`: ``'tensor'`` (backbone/neck features), ``'loss'``,
-    ``'predict'`` (data samples with ``pred_ab`` (2, H, W) and ``gt_ab``, and
-    ``train_mean_ab`` (2,), the training images' mean ab, when the head has a
-    colour prior).
-
-    ``backbone`` may be any stock mmpretrain backbone config as it stands in
-    mmpretrain's config files: it is set to return its last spatial map
-    (:func:`build_backbone`), L is repeated to the stem's input channels
-    (:func:`match_stem`), and the first forward logs a WARNING when the map the head
-    predicts from is smaller than 8x8 (:func:`warn_small_map`).
+    The data preprocessor (default ``ColorizationDataPreprocessor``) gives the input
+    (N, C, H, W) and the ``gt_ab`` (2, H, W) / ``is_gray`` of each sample; the head
+    holds the loss and the decoding. ``backbone`` may be a stock mmpretrain backbone
+    config (see ``backbone_adapter``). Modes: ``'tensor'``, ``'loss'`` (with
+    ``num_gray``), ``'predict'`` (samples with ``pred_ab`` (2, H, W) and, when the
+    head has a colour prior, ``train_mean_ab`` (2,)).
     """
 
     def __init__(self,
@@ -42,10 +31,9 @@ class Colorization(BaseSelfSupervisor):
         data_preprocessor = data_preprocessor or {}
         if isinstance(data_preprocessor, dict):
             data_preprocessor.setdefault('type', 'ColorizationDataPreprocessor')
-        if isinstance(backbone, dict):
-            backbone = build_backbone(backbone)
         super().__init__(
-            backbone=backbone,
+            backbone=build_backbone(backbone)
+            if isinstance(backbone, dict) else backbone,
             neck=neck,
             head=head,
             pretrained=pretrained,
@@ -55,7 +43,7 @@ class Colorization(BaseSelfSupervisor):
         self._map_checked = False
 
     def extract_feat(self, inputs: torch.Tensor):
-        """(N, C_in, H, W) normalised L -> tuple of feature maps."""
+        """(N, C, H, W) normalised L -> tuple of feature maps."""
         x = self.backbone(inputs)
         if self.with_neck:
             x = self.neck(x)
@@ -69,8 +57,7 @@ class Colorization(BaseSelfSupervisor):
             return self.predict(inputs, data_samples)
         return super().forward(inputs, data_samples, mode)
 
-    @staticmethod
-    def _targets(data_samples: Sequence[DataSample]):
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
         try:
             gt_ab = torch.stack([s.gt_ab for s in data_samples])
         except AttributeError as err:
@@ -79,16 +66,10 @@ class Colorization(BaseSelfSupervisor):
                 "model.data_preprocessor.type='ColorizationDataPreprocessor'") from err
         is_gray = torch.tensor([bool(s.get('is_gray', False)) for s in data_samples],
                                device=gt_ab.device)
-        return gt_ab, is_gray
-
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
-        gt_ab, is_gray = self._targets(data_samples)
         extra = {}
-        gray_thresh = getattr(self.data_preprocessor, 'gray_thresh', None)
-        if gray_thresh is not None:
-            extra['gray_thresh'] = gray_thresh
+        if getattr(self.data_preprocessor, 'gray_thresh', None) is not None:
+            extra['gray_thresh'] = self.data_preprocessor.gray_thresh
         losses = self.head.loss(self.extract_feat(inputs), gt_ab, ~is_gray, **extra)
-        # The head reports its own count when it tests the resized target.
         losses.setdefault('num_gray', is_gray.sum().float())
         return losses
 
@@ -103,7 +84,7 @@ class Colorization(BaseSelfSupervisor):
         mean_ab = self.head.train_mean_ab
         for sample, ab in zip(data_samples, pred_ab):
             sample.set_field(ab, 'pred_ab')
-            if mean_ab is not None:  # for ColorizationMetric's 'mean' baseline
+            if mean_ab is not None:
                 sample.set_field(mean_ab.clone(), 'train_mean_ab')
         return data_samples
 
@@ -111,18 +92,9 @@ class Colorization(BaseSelfSupervisor):
     def colorize(self,
                  images: Union[torch.Tensor, Sequence[torch.Tensor]],
                  temperature: Optional[float] = None) -> torch.Tensor:
-        """Predict ab for a batch of images (colour or gray).
-
-        Args:
-            images (Tensor | list[Tensor]): (N, 3, H, W) uint8 (or float in [0, 1])
-                in the data preprocessor's channel order.
-            temperature (float, optional): Annealed-mean temperature; defaults to
-                the head's.
-
-        Returns:
-            Tensor: (N, 2, H, W) predicted ab.
-        """
-        lab = self.data_preprocessor.to_lab(images)
-        inputs, _, _ = self.data_preprocessor.split_lab(lab)
+        """(N, 3, H, W) uint8 or [0, 1] float images (colour or gray) -> (N, 2, H, W)
+        predicted ab; ``temperature`` defaults to the head's."""
+        inputs = self.data_preprocessor.split_lab(
+            self.data_preprocessor.to_lab(images))[0]
         return self.head.predict(
             self.extract_feat(inputs), inputs.shape[-2:], temperature=temperature)

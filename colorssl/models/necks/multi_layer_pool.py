@@ -9,42 +9,27 @@ from mmpretrain.registry import MODELS
 
 @MODELS.register_module()
 class MultiLayerAvgPool(nn.Module):
-    """Pool feature map ``i`` to ``output_sizes[i]`` x ``output_sizes[i]``, flattened.
-
-    The probes of Zhang et al. (ECCV 2016, Sec. 3.1) resize each layer's features to
-    roughly 9,000 dimensions; for the paper's network (64, 128, 256, 512, 512 channels
-    in conv1..conv5) the sizes ``(12, 8, 6, 4, 4)`` give 9216, 8192, 9216, 8192, 8192.
-    See :meth:`sizes_for` to pick sizes for other widths.
+    """Pool feature map ``i`` (N, C_i, H_i, W_i) to an ``s_i x s_i`` grid, flattened
+    to (N, C_i * s_i * s_i).
 
     Args:
-        output_sizes (int | Sequence[int]): Grid side per input feature map; an int
+        output_sizes (int | Sequence[int]): Grid side per feature map; one value
             applies to all.
-
-    Shapes:
-        - input: tuple of (N, C_i, H_i, W_i);
-        - output: tuple of (N, C_i * s_i * s_i).
     """
 
     def __init__(self, output_sizes: Union[int, Sequence[int]]):
         super().__init__()
-        if isinstance(output_sizes, int):
-            output_sizes = (output_sizes, )
-        output_sizes = tuple(output_sizes)
-        if not output_sizes or any(
-                not isinstance(s, int) or isinstance(s, bool) or s < 1
-                for s in output_sizes):
+        sizes = output_sizes
+        sizes = (sizes, ) if isinstance(sizes, int) else tuple(sizes)
+        if not sizes or any(not isinstance(s, int) or isinstance(s, bool) or s < 1
+                            for s in sizes):
             raise ValueError('MultiLayerAvgPool: output_sizes must be positive ints, '
                              f'got {output_sizes!r}')
-        self.output_sizes = output_sizes
+        self.output_sizes = sizes
 
     @staticmethod
     def sizes_for(channels: Sequence[int], target_dim: int = 9000) -> Tuple[int, ...]:
-        """Grid sides whose ``C * s * s`` is closest to ``target_dim``.
-
-        Example:
-            >>> MultiLayerAvgPool.sizes_for((64, 128, 256, 512, 512))
-            (12, 8, 6, 4, 4)
-        """
+        """Grid sides whose ``C * s * s`` is closest to ``target_dim``."""
         return tuple(
             min(range(1, 257), key=lambda s: abs(c * s * s - target_dim))
             for c in channels)
@@ -57,7 +42,7 @@ class MultiLayerAvgPool(nn.Module):
             sizes = sizes * len(inputs)
         if len(sizes) != len(inputs):
             raise ValueError(f'MultiLayerAvgPool got {len(inputs)} feature maps but '
-                             f'{len(self.output_sizes)} output_sizes: set the '
-                             "backbone's out_indices and neck.output_sizes alike")
+                             f'{len(sizes)} output_sizes: set the backbone\'s '
+                             'out_indices and neck.output_sizes alike')
         return tuple(
             F.adaptive_avg_pool2d(x, size).flatten(1) for x, size in zip(inputs, sizes))

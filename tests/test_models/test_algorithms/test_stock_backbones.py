@@ -169,7 +169,7 @@ def transferred_classifier(name, path, **init):
     """The family's stock classifier with ``ColorizationPretrained`` init."""
     cfg = stock_model(name)
     cfg.backbone.init_cfg = dict(
-        type='ColorizationPretrained',
+        type='mmpretrain.ColorizationPretrained',
         checkpoint=path,
         prefix='backbone.',
         allow_missing=ALLOW_MISSING.get(name, ()),
