@@ -1,5 +1,4 @@
 """Estimate the colour prior of ``model.head.prior='auto'`` from the training data."""
-import contextlib
 import functools
 import hashlib
 import json
@@ -11,7 +10,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.dist import all_reduce, broadcast, get_dist_info, is_main_process
+from mmengine.dist import (all_gather_object, broadcast_object_list, get_dist_info,
+                           is_main_process)
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
@@ -49,8 +49,8 @@ def _histogram_collate(batch: Sequence[dict], **kwargs) -> ABHistogram:
 
 def data_fingerprint(dataset, indices) -> dict:
     """``num_images`` and a SHA-1 ``files`` digest of the sampled images' paths,
-    sizes and mtimes (``get_data_info(i)['img_path']``; in-memory ``img``: its
-    bytes); ``files=None`` without ``get_data_info``."""
+    sizes and mtimes (``get_data_info(i)['img_path']``; otherwise ``img``'s bytes
+    or the info's repr); ``files=None`` without ``get_data_info``."""
     get_info = getattr(dataset, 'get_data_info', None)
     if get_info is None:
         return dict(num_images=len(dataset), files=None)
@@ -58,29 +58,14 @@ def data_fingerprint(dataset, indices) -> dict:
     for i in indices:
         info = get_info(int(i))
         path = info.get('img_path') if isinstance(info, dict) else None
-        if path is not None:
-            try:
-                stat = os.stat(path)
-                digest.update(f'{path}|{stat.st_size}|{stat.st_mtime_ns}\n'.encode())
-            except OSError:
-                digest.update(f'{path}\n'.encode())
+        if path is not None and osp.isfile(path):
+            stat = os.stat(path)
+            digest.update(f'{path}|{stat.st_size}|{stat.st_mtime_ns}\n'.encode())
         elif isinstance(info, dict) and isinstance(info.get('img'), np.ndarray):
             digest.update(np.ascontiguousarray(info['img']).tobytes())
         else:
             digest.update(repr(info).encode())
     return dict(num_images=len(dataset), files=digest.hexdigest())
-
-
-@contextlib.contextmanager
-def _keep_random_state():
-    """Restore the global python, numpy and torch generators on exit."""
-    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.random.set_rng_state(states[2])
 
 
 @HOOKS.register_module()
@@ -124,17 +109,19 @@ class ColorPriorHook(Hook):
                 'images); ColorPriorHook(reestimate=True) estimates it again')
             return
         preprocessor = getattr(model, 'data_preprocessor', None)
-        dataset_cfg = runner.cfg.get('train_dataloader', {}).get('dataset')
-        dataset = runner.train_dataloader.dataset
-        rng = np.random.default_rng(self.seed)
-        total = len(dataset)
-        indices = np.sort(rng.choice(total, min(head.prior_samples, total), False))
         args = dict(
             gray_thresh=float(getattr(preprocessor, 'gray_thresh', GRAY_THRESHOLD)),
             channel_order=getattr(preprocessor, 'channel_order', 'rgb'))
         sigma = head.prior_sigma if head.prior_sigma is not None else AUTO_PRIOR_SIGMA
+        dataset_cfg = runner.cfg.get('train_dataloader', {}).get('dataset')
+        name = describe_dataset(dataset_cfg)
+        dataset = runner.train_dataloader.dataset
+        total = len(dataset)
+        indices = np.sort(
+            np.random.default_rng(self.seed).choice(
+                total, min(head.prior_samples, total), replace=False))
         cache = osp.join(runner.work_dir, self.cache_file)
-        key = None
+        key, found = None, [None]
         if is_main_process():
             key = dict(
                 data=data_fingerprint(dataset, indices),
@@ -143,95 +130,55 @@ class ColorPriorHook(Hook):
                 seed=self.seed,
                 sigma=sigma,
                 **args)
-        if self.reestimate or not self._from_cache(runner, head, cache, key):
-            self._estimate(runner, head, cache, key, describe_dataset(dataset_cfg),
-                           args, sigma, indices)
-
-    def _from_cache(self, runner, head, cache: str, key: dict) -> bool:
-        """Read the cache on rank 0 when its key and bins fit; share it."""
-        # packed: found, mean ab (2), number of images, prior (Q)
-        packed = torch.zeros(head.num_bins + 4, dtype=torch.float64)
-        if is_main_process() and osp.isfile(cache):
-            try:
-                stored = load_prior(cache)
-            except ValueError as err:
-                runner.logger.warning(f'color prior: ignoring the unreadable cache '
-                                      f'{cache} ({err})')
-                stored = None
-            if stored is not None:
-                meta, made_for = stored['meta'], stored['meta'].get('cache_key') or {}
-                changed = sorted(
-                    k for k in set(key) | set(made_for)
-                    if json.dumps(made_for.get(k), sort_keys=True) != json.dumps(
-                        key.get(k), sort_keys=True))
-                if stored['prior'].numel() != head.num_bins or not torch.allclose(
-                        stored['bins'].float(),
-                        head.bins.cpu().float()):
-                    changed.append('bins')
-                if changed:
-                    runner.logger.info(f'color prior: the cache {cache} was made for '
-                                       f'other {", ".join(changed)}: estimating again')
-                else:
-                    packed[0], packed[3] = 1, meta['num_images_used']
-                    packed[1:3] = torch.tensor(meta['mean_ab'], dtype=torch.float64)
-                    packed[4:] = stored['prior']
-        broadcast(packed, src=0)
-        if packed[0] != 1:
-            return False
-        head.set_prior(packed[4:], num_images=int(packed[3]), mean_ab=packed[1:3])
-        runner.logger.info(f'color prior: loaded from {cache} ({int(packed[3])} '
-                           'images; not recomputed)')
-        return True
-
-    def _estimate(self, runner, head, cache, key, dataset_name, args, sigma,
-                  indices) -> None:
+            key = json.loads(json.dumps(key))  # as read back from the cache
+            if not self.reestimate:
+                found[0] = self._read_cache(runner, head, cache, key)
+        broadcast_object_list(found)
+        if found[0] is not None:
+            meta = found[0]['meta']
+            head.set_prior(
+                found[0]['prior'],
+                num_images=meta['num_images_used'],
+                mean_ab=torch.tensor(meta['mean_ab']))
+            runner.logger.info(f'color prior: loaded from {cache} '
+                               f"({meta['num_images_used']} images; not recomputed)")
+            return
+        if total == 0:
+            raise ValueError(f"model.head.prior='auto': the training set {name} has 0 "
+                             'images, no colour prior can be estimated')
         start = time.perf_counter()
-        dataset, loader_cfg = runner.train_dataloader.dataset, runner.train_dataloader
-        if len(dataset) == 0:
-            raise ValueError(f"model.head.prior='auto': the training set "
-                             f'{dataset_name} has 0 images, no colour prior can be '
-                             'estimated')
         rank, world_size = get_dist_info()
+        loader = runner.train_dataloader
         hist = ABHistogram.empty(head.num_bins)
-        with _keep_random_state():
-            loader = DataLoader(
-                Subset(dataset, indices[rank::world_size].tolist()),
-                batch_size=self.batch_size or getattr(loader_cfg, 'batch_size', None)
-                or 32,
-                num_workers=getattr(loader_cfg, 'num_workers', 0),
-                collate_fn=functools.partial(
-                    _histogram_collate, bins=head.bins.detach().cpu().float(), **args),
-                generator=torch.Generator().manual_seed(self.seed + rank))
-            for part in loader:
+        states = random.getstate(), np.random.get_state()  # left as they were
+        with torch.random.fork_rng(devices=[]):
+            for part in DataLoader(
+                    Subset(dataset, indices[rank::world_size].tolist()),
+                    batch_size=self.batch_size or getattr(loader, 'batch_size', None)
+                    or 32,
+                    num_workers=getattr(loader, 'num_workers', 0),
+                    collate_fn=functools.partial(
+                        _histogram_collate, bins=head.bins.cpu().float(), **args),
+                    generator=torch.Generator().manual_seed(self.seed + rank)):
                 hist = hist.merge(part)
-        packed = torch.cat([
-            hist.counts.double(), hist.ab_sum,
-            torch.tensor(hist[2:], dtype=torch.float64)
-        ])
-        all_reduce(packed, op='sum')
-        q = head.num_bins
-        hist = ABHistogram(packed[:q].round().long(), packed[q:q + 2], int(packed[-2]),
-                           int(packed[-1]))
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        hist = functools.reduce(ABHistogram.merge, all_gather_object(hist))
         if hist.num_color == 0:
             raise ValueError(
                 f"model.head.prior='auto': all {hist.num_gray} images sampled from "
-                f'the training set {dataset_name} ({len(dataset)} images) are '
-                f"grayscale (no |a| or |b| above {args['gray_thresh']}); no colour "
-                'prior can be estimated: check the data, or set model.head.prior to '
-                'a prior file or None')
+                f'the training set {name} ({total} images) are grayscale (no |a| or '
+                f"|b| above {args['gray_thresh']}); no colour prior can be estimated: "
+                'check the data, or set model.head.prior to a prior file or None')
         prior = hist.to_prior(head.bins.cpu().double(), sigma=sigma)
         head.set_prior(
             prior, num_images=hist.num_color, mean_ab=torch.tensor(hist.mean_ab))
-        seconds = time.perf_counter() - start
         if is_main_process():
             meta = dict(
-                source='ColorPriorHook',
                 cache_key=key,
-                dataset=dataset_name,
-                num_images_total=len(dataset),
+                dataset=name,
                 num_images_used=hist.num_color,
                 skipped_grayscale=hist.num_gray,
-                num_pixels=hist.num_pixels,
                 mean_ab=list(hist.mean_ab),
                 seed=self.seed,
                 sigma=sigma,
@@ -239,8 +186,32 @@ class ColorPriorHook(Hook):
                 grayscale_threshold=args['gray_thresh'])
             save_prior(cache, prior, head.bins.cpu(), meta, counts=hist.counts)
         runner.logger.info(
-            f'color prior: estimated from {hist.num_color} images of {dataset_name} '
-            f'({len(indices)} sampled of {len(dataset)}, {hist.num_gray} grayscale '
-            f'skipped, {world_size} rank(s)) in {seconds:.1f} s: '
-            f'{int((hist.counts > 0).sum())}/{q} bins seen, mean ab '
+            f'color prior: estimated from {hist.num_color} images of {name} '
+            f'({len(indices)} sampled of {total}, {hist.num_gray} grayscale skipped, '
+            f'{world_size} rank(s)) in {time.perf_counter() - start:.1f} s: '
+            f'{int((hist.counts > 0).sum())}/{head.num_bins} bins seen, mean ab '
             f'({hist.mean_ab[0]:.2f}, {hist.mean_ab[1]:.2f}); cached in {cache}')
+
+    @staticmethod
+    def _read_cache(runner, head, cache: str, key: dict) -> Optional[dict]:
+        """The cache's :func:`load_prior` dict when its key and bins fit, or None."""
+        if not osp.isfile(cache):
+            return None
+        try:
+            stored = load_prior(cache)
+        except ValueError as err:
+            runner.logger.warning(
+                f'color prior: ignoring the unreadable cache {cache} ({err})')
+            return None
+        made_for = stored['meta'].get('cache_key') or {}
+        changed = sorted(
+            k for k in set(key) | set(made_for) if made_for.get(k) != key.get(k))
+        bins = head.bins.cpu().float()
+        if stored['bins'].shape != bins.shape or not torch.allclose(
+                stored['bins'].float(), bins):
+            changed.append('bins')
+        if changed:
+            runner.logger.info(f'color prior: the cache {cache} was made for other '
+                               f'{", ".join(changed)}: estimating again')
+            return None
+        return stored

@@ -1,4 +1,6 @@
 """Data-dependent initialisation: rescale each layer on real images before training."""
+import contextlib
+import itertools
 from typing import Sequence
 
 import torch
@@ -9,11 +11,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-LAYER_TYPES = {
-    'Conv2d': nn.Conv2d,
-    'ConvTranspose2d': nn.ConvTranspose2d,
-    'Linear': nn.Linear
-}
+LAYER_TYPES = ('Conv2d', 'ConvTranspose2d', 'Linear')
 
 
 class _Captured(Exception):
@@ -64,17 +62,17 @@ class DataDependentInitHook(Hook):
 
     def __init__(self,
                  modules: Sequence[str] = ('backbone', ),
-                 layer_types: Sequence[str] = tuple(LAYER_TYPES),
+                 layer_types: Sequence[str] = LAYER_TYPES,
                  num_batches: int = 1):
         unknown = [t for t in layer_types if t not in LAYER_TYPES]
         if unknown:
             raise ValueError(f'DataDependentInitHook.layer_types: unknown {unknown}, '
-                             f'expected among {sorted(LAYER_TYPES)}')
+                             f'expected among {LAYER_TYPES}')
         if not (isinstance(num_batches, int) and num_batches >= 1):
             raise ValueError('DataDependentInitHook.num_batches must be an int >= 1, '
                              f'got {num_batches!r}')
         self.modules = tuple(modules)
-        self.layer_types = tuple(LAYER_TYPES[t] for t in layer_types)
+        self.layer_types = tuple(getattr(nn, t) for t in layer_types)
         self.num_batches = num_batches
 
     def before_train(self, runner) -> None:
@@ -95,12 +93,10 @@ class DataDependentInitHook(Hook):
                        if isinstance(m, self.layer_types)]
         was_training = model.training
         model.train()  # BatchNorm normalises with the batch statistics
-        batches = []
-        for batch in runner.train_dataloader:
-            data = model.data_preprocessor(batch, True)
-            batches.append((data['inputs'], data['data_samples']))
-            if len(batches) == self.num_batches:
-                break
+        batches = [
+            model.data_preprocessor(batch, True)
+            for batch in itertools.islice(runner.train_dataloader, self.num_batches)
+        ]
         for name, layer in layers:
             captured = []
 
@@ -110,12 +106,9 @@ class DataDependentInitHook(Hook):
 
             handle = layer.register_forward_hook(hook)
             try:
-                for inputs, samples in batches:
-                    try:
-                        with torch.no_grad():
-                            model(inputs, samples, mode='loss')
-                    except _Captured:
-                        pass
+                for data in batches:
+                    with torch.no_grad(), contextlib.suppress(_Captured):
+                        model(**data, mode='loss')
             finally:
                 handle.remove()
             if len(captured) != len(batches):
@@ -129,5 +122,5 @@ class DataDependentInitHook(Hook):
         print_log(
             f'DataDependentInitHook: {len(layers)} layers of {self.modules} '
             'rescaled to zero-mean, unit-variance outputs on '
-            f'{sum(x.size(0) for x, _ in batches)} training images per rank',
+            f"{sum(d['inputs'].size(0) for d in batches)} training images per rank",
             logger='current')

@@ -58,12 +58,7 @@ class Colorization(BaseSelfSupervisor):
         return super().forward(inputs, data_samples, mode)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> dict:
-        try:
-            gt_ab = torch.stack([s.gt_ab for s in data_samples])
-        except AttributeError as err:
-            raise AttributeError(
-                'Colorization needs data samples with `gt_ab`: set '
-                "model.data_preprocessor.type='ColorizationDataPreprocessor'") from err
+        gt_ab = torch.stack([s.gt_ab for s in data_samples])
         is_gray = torch.tensor([bool(s.get('is_gray', False)) for s in data_samples],
                                device=gt_ab.device)
         extra = {}

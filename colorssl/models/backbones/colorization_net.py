@@ -35,11 +35,11 @@ _ARCH = (
 )
 
 
-def _check_int(name: str, value, low: int, high: Optional[int] = None) -> int:
-    if isinstance(value, bool) or not isinstance(
-            value, int) or value < low or (high is not None and value > high):
-        raise ValueError(f'ColorizationNet: {name} must be an int in [{low}, '
-                         f"{high if high is not None else 'inf'}], got {value!r}")
+def _check_int(name: str, value, low: int, high: float = float('inf')) -> int:
+    if isinstance(value,
+                  bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f'ColorizationNet: {name} must be an int in [{low}, {high}], '
+                         f'got {value!r}')
     return value
 
 
@@ -52,10 +52,7 @@ def _make_block(s: BlockSetting, in_channels: int, norm_cfg: dict) -> nn.Sequent
             layers.append(nn.ConvTranspose2d(cin, s.channels, 4, stride=2, padding=1))
         else:
             stride = s.stride if i == s.num_convs - 1 else 1
-            layers.append(
-                nn.Conv2d(
-                    cin, s.channels, 3, stride, padding=s.dilation,
-                    dilation=s.dilation))
+            layers.append(nn.Conv2d(cin, s.channels, 3, stride, s.dilation, s.dilation))
         layers.append(nn.ReLU(inplace=True))
     if s.norm:
         layers.append(build_norm_layer(norm_cfg, s.channels)[1])
@@ -100,16 +97,13 @@ class ColorizationNet(BaseModule):
                  ]):
         super().__init__(init_cfg=init_cfg)
         self.in_channels = _check_int('in_channels', in_channels, 1)
-        if isinstance(out_indices, int):
-            out_indices = (out_indices, )
-        if not isinstance(out_indices, Sequence) or not out_indices:
-            raise ValueError('ColorizationNet: out_indices must be an int or a '
-                             f'non-empty sequence, got {out_indices!r}')
         n = self.num_blocks
+        if not isinstance(out_indices, Sequence):
+            out_indices = (out_indices, )
         indices = [_check_int('out_indices', i, -n, n - 1) % n for i in out_indices]
-        if len(set(indices)) != len(indices):
-            raise ValueError(f'ColorizationNet: out_indices has duplicate blocks: '
-                             f'{out_indices!r}')
+        if not indices or len(set(indices)) != len(indices):
+            raise ValueError('ColorizationNet: out_indices must be non-empty, without '
+                             f'duplicate blocks, got {out_indices!r}')
         self.out_indices = tuple(sorted(indices))
         self.frozen_stages = _check_int('frozen_stages', frozen_stages, -1, n)
         if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
@@ -153,8 +147,7 @@ class ColorizationNet(BaseModule):
         return tuple(outs)
 
     def train(self, mode: bool = True) -> 'ColorizationNet':
-        """Set the mode; frozen blocks (and every BatchNorm if ``norm_eval``) stay in
-        eval."""
+        """Set the mode; frozen blocks (all BatchNorm if ``norm_eval``) stay in eval."""
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:

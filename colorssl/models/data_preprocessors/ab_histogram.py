@@ -56,18 +56,11 @@ def ab_histogram(images: Union[torch.Tensor, Sequence[torch.Tensor]],
                  bins: torch.Tensor,
                  gray_thresh: float = GRAY_THRESHOLD,
                  channel_order: str = 'rgb') -> ABHistogram:
-    """Count the ab values of the colour images by nearest bin.
+    """Count the ab values of the colour images by nearest (Q, 2) ``bins``.
 
-    Args:
-        images (Tensor | list[Tensor]): (N, 3, H, W), (3, H, W) or a list of
-            (3, H, W) of any sizes, uint8 or [0, 1] float, in ``channel_order``.
-        bins (Tensor): (Q, 2) bin centres.
-        gray_thresh (float): Grayscale test threshold. Defaults to
-            :data:`GRAY_THRESHOLD`.
-        channel_order (str): ``'rgb'`` or ``'bgr'``. Defaults to ``'rgb'``.
-
-    Returns:
-        ABHistogram: The counts (Q,), ab sums and image counts.
+    ``images``: (N, 3, H, W), (3, H, W) or a list of (3, H, W) of any sizes, uint8 or
+    [0, 1] float in ``channel_order``; images with no ``|a|``, ``|b|`` above
+    ``gray_thresh`` are skipped and counted as grayscale.
     """
     if isinstance(images, torch.Tensor):
         images = [images] if images.dim() == 3 else list(images)

@@ -15,18 +15,9 @@ GRAY_THRESHOLD = 5.0
 def images_to_lab(images: Union[torch.Tensor, Sequence[torch.Tensor]],
                   channel_order: str = 'rgb',
                   device: Optional[Union[str, torch.device]] = None) -> torch.Tensor:
-    """Images -> CIE Lab.
-
-    Args:
-        images (Tensor | list[Tensor]): (N, 3, H, W) or N tensors (3, H, W) of one
-            size, uint8 in [0, 255] or float in [0, 1], in ``channel_order``.
-        channel_order (str): ``'rgb'`` or ``'bgr'``. Defaults to ``'rgb'``.
-        device (str | torch.device, optional): Where to convert. Defaults to the
-            images' device.
-
-    Returns:
-        Tensor: (N, 3, H, W) Lab, float32 (float64 for float64 input).
-    """
+    """(N, 3, H, W) images, or N tensors (3, H, W) of one size, uint8 or [0, 1] float
+    in ``channel_order`` (``'rgb'`` or ``'bgr'``) -> (N, 3, H, W) Lab, float32
+    (float64 for float64 input), converted on ``device`` (default: the images')."""
     if isinstance(images, (list, tuple)):
         shapes = {tuple(img.shape) for img in images}
         if len(shapes) != 1:

@@ -44,12 +44,6 @@ class MultiLayerLinearClsHead(BaseModule):
         if isinstance(in_channels, int):
             in_channels = [in_channels]
         in_channels = list(in_channels)
-        if not in_channels or any(not isinstance(c, int) or c < 1 for c in in_channels):
-            raise ValueError('MultiLayerLinearClsHead: in_channels must be a list of '
-                             f'positive ints, got {in_channels!r}')
-        if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f'MultiLayerLinearClsHead: num_classes must be a positive '
-                             f'int, got {num_classes!r}')
         n = len(in_channels)
         if layer_names is None:
             layer_names = [f'conv{i + 1}' for i in range(n)]
