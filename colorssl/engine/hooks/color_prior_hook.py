@@ -29,7 +29,7 @@ def describe_dataset(cfg) -> str:
         return 'train_dataloader.dataset' if cfg is None else type(cfg).__name__
     name = str(cfg.get('type', '?'))
     if cfg.get('datasets'):
-        return f"{name}[{', '.join(describe_dataset(d) for d in cfg['datasets'])}]"
+        return f"{name}[{', '.join(map(describe_dataset, cfg['datasets']))}]"
     if cfg.get('dataset') is not None:
         return f'{name}[{describe_dataset(cfg["dataset"])}]'
     keys = ('data_root', 'ann_file', 'data_prefix', 'split')
@@ -77,10 +77,8 @@ class ColorPriorHook(Hook):
 
     Args:
         seed (int): Seed of the image sample. Defaults to 0.
-        cache_file (str): File name in the work dir. Defaults to
-            ``'color_prior.npz'``.
-        batch_size (int, optional): Images per loader batch. Defaults to the
-            training loader's.
+        cache_file (str): Cache file in the work dir. Defaults to 'color_prior.npz'.
+        batch_size (int, optional): Loader batch size. Defaults to the training's.
         reestimate (bool): Estimate even when the checkpoint or the cache has a
             prior. Defaults to False.
     """
@@ -182,8 +180,7 @@ class ColorPriorHook(Hook):
                 mean_ab=list(hist.mean_ab),
                 seed=self.seed,
                 sigma=sigma,
-                smoothed=bool(sigma),
-                grayscale_threshold=args['gray_thresh'])
+                smoothed=bool(sigma))
             save_prior(cache, prior, head.bins.cpu(), meta, counts=hist.counts)
         runner.logger.info(
             f'color prior: estimated from {hist.num_color} images of {name} '

@@ -48,11 +48,7 @@ class ColorizationVisualizationHook(Hook):
         self.name = name
         self._last_batch = None
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch=None,
-                         outputs=None) -> None:
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if data_batch is None:
             return
         self._last_batch = data_batch

@@ -51,10 +51,8 @@ class DataDependentInitHook(Hook):
     the run resumes or starts from ``load_from``.
 
     Args:
-        modules (Sequence[str]): Sub-modules of the model to rescale.
-            Defaults to ``('backbone', )``.
-        layer_types (Sequence[str]): Among ``'Conv2d'``, ``'ConvTranspose2d'``,
-            ``'Linear'``. Defaults to all three.
+        modules (Sequence[str]): Sub-modules rescaled. Defaults to ``('backbone', )``.
+        layer_types (Sequence[str]): Among :data:`LAYER_TYPES`. Defaults to all.
         num_batches (int): Training batches measured. Defaults to 1.
     """
 
@@ -78,8 +76,7 @@ class DataDependentInitHook(Hook):
     def before_train(self, runner) -> None:
         if runner._resume or runner._load_from:
             print_log(
-                'DataDependentInitHook: weights come from a checkpoint '
-                f'({runner._load_from or "resume"}), no data-dependent init',
+                'DataDependentInitHook: skipped, the weights come from a checkpoint',
                 logger='current')
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model

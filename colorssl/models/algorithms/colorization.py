@@ -61,9 +61,8 @@ class Colorization(BaseSelfSupervisor):
         gt_ab = torch.stack([s.gt_ab for s in data_samples])
         is_gray = torch.tensor([bool(s.get('is_gray', False)) for s in data_samples],
                                device=gt_ab.device)
-        extra = {}
-        if getattr(self.data_preprocessor, 'gray_thresh', None) is not None:
-            extra['gray_thresh'] = self.data_preprocessor.gray_thresh
+        thresh = getattr(self.data_preprocessor, 'gray_thresh', None)
+        extra = {} if thresh is None else dict(gray_thresh=thresh)
         losses = self.head.loss(self.extract_feat(inputs), gt_ab, ~is_gray, **extra)
         losses.setdefault('num_gray', is_gray.sum().float())
         return losses

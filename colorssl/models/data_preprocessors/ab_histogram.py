@@ -37,9 +37,8 @@ class ABHistogram(NamedTuple):
     @property
     def mean_ab(self) -> Optional[tuple]:
         """Exact mean (a, b) of the counted pixels, or None when there are none."""
-        if self.num_pixels == 0:
-            return None
-        return tuple((self.ab_sum / self.num_pixels).tolist())
+        n = self.num_pixels
+        return tuple((self.ab_sum / n).tolist()) if n else None
 
     def to_prior(self,
                  bins: torch.Tensor,

@@ -47,12 +47,10 @@ class ColorizationDataPreprocessor(BaseDataPreprocessor):
     data sample gets ``gt_ab`` (2, H, W) and the metainfo ``is_gray`` (bool).
 
     Args:
-        channel_order (str): Order of the loaded images, ``'rgb'`` or ``'bgr'``.
-            Defaults to ``'rgb'``.
+        channel_order (str): ``'rgb'`` or ``'bgr'``. Defaults to ``'rgb'``.
         l_cent (float): Subtracted from L. Defaults to 50.
         l_norm (float): Divides the centred L. Defaults to 1.
-        gray_thresh (float): Grayscale test threshold. Defaults to
-            :data:`GRAY_THRESHOLD`.
+        gray_thresh (float): Grayscale threshold. Defaults to :data:`GRAY_THRESHOLD`.
         replicate_l (int): Channels L is repeated into. Defaults to 1.
     """
 

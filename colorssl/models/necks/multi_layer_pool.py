@@ -38,8 +38,7 @@ class MultiLayerAvgPool(nn.Module):
         if not isinstance(inputs, (tuple, list)):
             inputs = (inputs, )
         sizes = self.output_sizes
-        if len(sizes) == 1:
-            sizes = sizes * len(inputs)
+        sizes = sizes * len(inputs) if len(sizes) == 1 else sizes
         if len(sizes) != len(inputs):
             raise ValueError(f'MultiLayerAvgPool got {len(inputs)} feature maps but '
                              f'{len(sizes)} output_sizes: set the backbone\'s '
