@@ -6,7 +6,7 @@ import torch
 from transfer_helpers import load_converter
 
 from colorssl.engine.hooks import PretrainedCheckHook
-from colorssl.models.transfer import CheckpointMismatchError, check_pretrained_init
+from colorssl.models.transfer import CheckpointMismatchError
 
 
 def build(checkpoint, backbone_type='ResNet', prefix='backbone.', **kwargs):
@@ -37,7 +37,7 @@ def converted(tiny_resnet_ckpt, tmp_path):
 def test_stock_pretrained_loads_the_converted_checkpoint(converted):
     model = build(converted)
     model.init_weights()
-    reports = check_pretrained_init(model)
+    reports = PretrainedCheckHook().check(model)
     assert [name for name, _ in reports] == ['backbone']
     assert reports[0][1].ok and not reports[0][1].unexpected
     saved = torch.load(converted)['state_dict']
@@ -66,10 +66,10 @@ def test_prefix_matching_no_key(converted):
             ValueError,
             match=r"prefix 'encoder.' matches no key; its keys "
             r"start with \['backbone.'\]"):
-        check_pretrained_init(model)
+        PretrainedCheckHook().check(model)
 
 
 def test_pretrained_without_checkpoint():
     model = build('')
     with pytest.raises(ValueError, match="type='Pretrained' has no checkpoint"):
-        check_pretrained_init(model)
+        PretrainedCheckHook().check(model)

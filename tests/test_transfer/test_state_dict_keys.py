@@ -9,24 +9,24 @@ from colorssl.models.transfer import (checkpoint_tensors, load_colorization_chec
                                       load_pretrained_state, strip_prefix)
 
 
-def test_strip_prefix_selects_or_keeps():
+def test_strip_prefix_selects():
     a, b, c = torch.zeros(1), torch.ones(2), torch.full((3, ), 2.)
     state = OrderedDict([('backbone.conv1.weight', a), ('head.fc.bias', b),
-                         ('backbone.bn1.bias', c), ('note', 'not a tensor')])
+                         ('backbone.bn1.bias', c)])
     selected = strip_prefix(state, 'backbone')  # the final dot is added
     assert list(selected) == ['conv1.weight', 'bn1.bias']
     assert selected['conv1.weight'] is a and selected['bn1.bias'] is c
-    kept = strip_prefix(state, 'backbone.', keep_others=True)
-    assert list(kept) == ['conv1.weight', 'head.fc.bias', 'bn1.bias']
     # a prefix must match whole components: 'back' is not 'backbone.'
-    assert strip_prefix(state, 'back') == OrderedDict()
+    with pytest.raises(ValueError, match=r"x.pth: prefix 'back' matches no key; "
+                       r"its keys start with \['backbone.', 'head.'\]"):
+        strip_prefix(state, 'back', 'x.pth')
 
 
 def test_checkpoint_tensors_unwraps_ddp():
     t = torch.arange(3.)
     wrapped = {'state_dict': {'module.backbone.w': t, 'module.head.b': t}, 'meta': {}}
     assert list(checkpoint_tensors(wrapped)) == ['backbone.w', 'head.b']
-    bare = {'backbone.w': t}
+    bare = {'backbone.w': t, 'note': 'not a tensor'}
     assert list(checkpoint_tensors(bare)) == ['backbone.w']
 
 

@@ -24,12 +24,14 @@ import os
 import os.path as osp
 import sys
 
+import torch
+from mmengine.config import Config
+
 import colorssl  # noqa: F401  (registers colorssl modules, safe checkpoint loading)
 from colorssl.models.transfer import (IMAGENET_MEAN, IMAGENET_STD, check_loadable,
                                       convert_colorization_backbone, format_report,
                                       load_colorization_checkpoint)
 from colorssl.models.transfer.colorization_checkpoint import CONVERTED_META_KEY
-from colorssl.utils.atomic_io import atomic_torch_save
 
 
 def parse_args(argv=None):
@@ -83,8 +85,7 @@ def build_backbone(config: str):
     """Build ``model.backbone`` of a config in its default scope (without weights)."""
     from mmengine.registry import MODELS, init_default_scope
 
-    from colorssl.utils.config_checks import read_config
-    cfg = read_config(config)  # names the colorssl extra a det/seg config needs
+    cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     if 'backbone' not in cfg.get('model', {}):
         raise KeyError(f'{config}: no model.backbone to check against')
@@ -119,7 +120,7 @@ def main(argv=None):
     out = convert(args)
     dst_dir = osp.dirname(osp.abspath(args.dst))
     os.makedirs(dst_dir, exist_ok=True)
-    atomic_torch_save(out, args.dst)  # a crash leaves no half-written file
+    torch.save(out, args.dst)
     info = out['meta'][CONVERTED_META_KEY]
     print(f"wrote {args.dst}: {len(out['state_dict'])} tensors, stem {info['stem']} "
           f"for input={info['input']!r}" +

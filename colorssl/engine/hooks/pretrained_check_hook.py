@@ -1,22 +1,20 @@
 """Fail a run whose ``type='Pretrained'`` init left backbone weights random."""
-from typing import Sequence
+from typing import List, Sequence, Tuple
 
+import torch.nn as nn
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from colorssl.models.transfer import check_pretrained_init
+from colorssl.models.transfer import (KeyReport, check_loadable, format_report,
+                                      load_pretrained_state)
 
 
 @HOOKS.register_module()
 class PretrainedCheckHook(Hook):
-    """Before training, check every stock ``init_cfg=dict(type='Pretrained')``.
-
-    Add ``custom_hooks = [dict(type='PretrainedCheckHook')]`` to a config whose
-    backbone loads a converted checkpoint (``tools/model_converters/
-    colorization_to_backbone.py``): the run stops with the missing keys or shape
-    mismatches listed instead of fine-tuning a backbone that silently stayed random
-    (mmengine loads with ``strict=False``). Unexpected checkpoint keys are logged.
+    """Before training, raise ``CheckpointMismatchError`` if a stock
+    ``type='Pretrained'`` init (``strict=False`` in mmengine) left keys random.
 
     Args:
         allow_missing (Sequence[str]): Regexes of module keys that may stay random.
@@ -26,9 +24,33 @@ class PretrainedCheckHook(Hook):
     priority = 'VERY_HIGH'
 
     def __init__(self, allow_missing: Sequence[str] = ()):
-        self.allow_missing = tuple(allow_missing)
+        self.allow_missing = allow_missing
 
     def before_train(self, runner) -> None:
-        # Runs after ``Runner._init_model_weights`` (``before_run`` runs before it).
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        check_pretrained_init(model, self.allow_missing)
+        # after Runner._init_model_weights, which before_run precedes
+        self.check(
+            runner.model.module if is_model_wrapper(runner.model) else runner.model)
+
+    def check(self, model: nn.Module) -> List[Tuple[str, KeyReport]]:
+        """Check each ``init_cfg=dict(type='Pretrained')`` but those
+        ``ColorizationPretrained`` left, and return ``(module name, report)``s."""
+        reports = []
+        for name, module in model.named_modules():
+            cfgs = getattr(module, 'init_cfg', None)
+            for cfg in cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]:
+                if not isinstance(cfg, dict) or cfg.get('type') != 'Pretrained' or \
+                        'converted_by' in cfg:
+                    continue
+                if not cfg.get('checkpoint'):
+                    raise ValueError(f"{name or type(model).__name__}: init_cfg "
+                                     f"type='Pretrained' has no checkpoint ({cfg})")
+                state = load_pretrained_state(cfg['checkpoint'], cfg.get('prefix'))
+                where = (f"{cfg['checkpoint']} (prefix {cfg.get('prefix')!r}) -> "
+                         f'{name or "model"} ({type(module).__name__})')
+                report = check_loadable(module.state_dict(), state, where, None,
+                                        self.allow_missing)
+                print_log(
+                    f'PretrainedCheck: {where}: {format_report(report)}',
+                    logger='current')
+                reports.append((name, report))
+        return reports
