@@ -17,8 +17,10 @@ def test_strip_prefix_selects():
     assert list(selected) == ['conv1.weight', 'bn1.bias']
     assert selected['conv1.weight'] is a and selected['bn1.bias'] is c
     # a prefix must match whole components: 'back' is not 'backbone.'
-    with pytest.raises(ValueError, match=r"x.pth: prefix 'back' matches no key; "
-                       r"its keys start with \['backbone.', 'head.'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r"x.pth: prefix 'back' matches no key; "
+            r"its keys start with \['backbone.', 'head.'\]"):
         strip_prefix(state, 'back', 'x.pth')
 
 

@@ -28,8 +28,8 @@ class PretrainedCheckHook(Hook):
 
     def before_train(self, runner) -> None:
         # after Runner._init_model_weights, which before_run precedes
-        self.check(
-            runner.model.module if is_model_wrapper(runner.model) else runner.model)
+        model = runner.model
+        self.check(model.module if is_model_wrapper(model) else model)
 
     def check(self, model: nn.Module) -> List[Tuple[str, KeyReport]]:
         """Check each ``init_cfg=dict(type='Pretrained')`` but those
@@ -37,7 +37,7 @@ class PretrainedCheckHook(Hook):
         reports = []
         for name, module in model.named_modules():
             cfgs = getattr(module, 'init_cfg', None)
-            for cfg in cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]:
+            for cfg in cfgs if isinstance(cfgs, list) else [cfgs]:
                 if not isinstance(cfg, dict) or cfg.get('type') != 'Pretrained' or \
                         'converted_by' in cfg:
                     continue
@@ -49,8 +49,7 @@ class PretrainedCheckHook(Hook):
                          f'{name or "model"} ({type(module).__name__})')
                 report = check_loadable(module.state_dict(), state, where, None,
                                         self.allow_missing)
-                print_log(
-                    f'PretrainedCheck: {where}: {format_report(report)}',
-                    logger='current')
+                print_log(f'PretrainedCheck: {where}: {format_report(report)}',
+                          'current')
                 reports.append((name, report))
         return reports

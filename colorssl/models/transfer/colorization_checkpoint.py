@@ -1,5 +1,4 @@
-"""Read a colorization checkpoint, re-target its stem from L to RGB or gray pixels,
-and check that a state dict fills a module."""
+"""Read a colorization checkpoint, convert its stem, check that it fills a module."""
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -74,8 +73,7 @@ def strip_prefix(state_dict: Dict[str, Tensor],
 
 
 def checkpoint_tensors(checkpoint: dict) -> 'OrderedDict[str, Tensor]':
-    """The tensors of ``{'state_dict': ...}`` or a bare state dict, without DDP's
-    ``module.`` prefix."""
+    """The tensors of a loaded checkpoint, without DDP's ``module.`` prefix."""
     state = checkpoint.get('state_dict', checkpoint)
     return OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state.items()
                        if isinstance(v, Tensor))
@@ -91,8 +89,8 @@ def load_pretrained_state(checkpoint: str,
 def load_colorization_checkpoint(filename: str,
                                  prefix: str = 'backbone.',
                                  l_cent: Optional[float] = None,
-                                 l_norm: Optional[float] = None,
-                                 map_location: str = 'cpu') -> ColorizationCheckpoint:
+                                 l_norm: Optional[float] = None
+                                 ) -> ColorizationCheckpoint:
     """Read the backbone of a ``Colorization`` checkpoint.
 
     Args:
@@ -100,7 +98,6 @@ def load_colorization_checkpoint(filename: str,
         prefix (str): Prefix of the backbone keys. Defaults to ``'backbone.'``.
         l_cent, l_norm (float, optional): Override the L scaling of the config in
             ``meta['cfg']`` (``model.data_preprocessor``).
-        map_location (str): Defaults to ``'cpu'``.
 
     Returns:
         ColorizationCheckpoint
@@ -108,7 +105,7 @@ def load_colorization_checkpoint(filename: str,
     prefix = prefix if prefix.endswith('.') else prefix + '.'
     if '://' not in filename and not osp.isfile(filename):
         raise FileNotFoundError(f'colorization checkpoint not found: {filename!r}')
-    ckpt = CheckpointLoader.load_checkpoint(filename, map_location=map_location)
+    ckpt = CheckpointLoader.load_checkpoint(filename, 'cpu')
     meta = ckpt.get('meta') or {}
     if CONVERTED_META_KEY in meta:
         raise ValueError(f'{filename} was already converted by colorization_to_backbone'
@@ -134,8 +131,7 @@ def load_colorization_checkpoint(filename: str,
     if not meta.get('cfg') and (l_cent is None or l_norm is None):
         raise ValueError(
             f"{filename} has no training config (meta['cfg']) to read the L scaling "
-            "from: pass l_cent and l_norm (the colorization data preprocessor's, "
-            'default 50 and 1)')
+            "from: pass l_cent and l_norm (the data preprocessor's, default 50, 1)")
     preprocessor = model.get('data_preprocessor') or {}
     l_cent = preprocessor.get('l_cent', 50.) if l_cent is None else l_cent
     l_norm = preprocessor.get('l_norm', 1.) if l_norm is None else l_norm
@@ -157,13 +153,11 @@ def find_stem(state_dict: Dict[str, Tensor]) -> StemInfo:
     bias = weight[:-len('weight')] + 'bias'
     if bias in state_dict:
         return StemInfo(weight, bias, None)
-    for key in keys[index + 1:]:
-        if state_dict[key].dim() == 4:
-            break
-        if key.endswith('.running_mean') and \
-                state_dict[key].shape == (state_dict[weight].size(0), ):
-            return StemInfo(weight, None, key)
-    return StemInfo(weight, None, None)
+    size = state_dict[weight].shape[:1]
+    norms = (
+        k for k in takewhile(lambda k: state_dict[k].dim() != 4, keys[index + 1:])
+        if k.endswith('.running_mean') and state_dict[k].shape == size)
+    return StemInfo(weight, None, next(norms, None))
 
 
 def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
@@ -177,12 +171,10 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
 
     Args:
         ckpt (ColorizationCheckpoint): From :func:`load_colorization_checkpoint`.
-        input (str): ``'rgb'`` (3 channels, L fitted on sRGB), ``'gray'``
-            (``RGBToGray`` images, ``len(mean)`` channels, exact) or ``'l'``
-            (unchanged).
-        mean (Sequence[float]): The new input's mean, pixel units, network channel
-            order. Defaults to ImageNet RGB.
-        std (Sequence[float]): Its std. Defaults to ImageNet RGB.
+        input (str): ``'rgb'`` (L fitted on sRGB), ``'gray'`` (``RGBToGray`` images,
+            exact) or ``'l'`` (unchanged).
+        mean, std (Sequence[float]): The new input's, in pixel units and network
+            channel order. Default to ImageNet RGB's.
         channel_order (str): ``'rgb'`` or ``'bgr'``. Defaults to ``'rgb'``.
         fit (Sequence[float], optional): Override the (C + 1,) L-on-pixels fit.
 
@@ -204,14 +196,12 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
     parallel = list(takewhile(lambda k: 1 < channels == state[k].size(1), convs[1:]))
     if parallel:
         raise ValueError(
-            f'cannot convert the stem {stem.weight}: {_short_list(parallel)} also '
-            f'take the {weight.size(1)}-channel input (a multi-branch stem); only '
-            "input='l' (the stem unchanged) is supported for it")
+            f'cannot convert the stem {stem.weight}: {_short_list(parallel)} also take '
+            f"the {channels}-channel input (a multi-branch stem): use input='l'")
     if stem.bias is None and stem.running_mean is None:
         raise ValueError(
-            f'cannot convert the stem {stem.weight} {tuple(weight.shape)}: it has no '
-            f'bias and no BatchNorm (running_mean of shape ({weight.size(0)},)) '
-            'follows it to take the constant offset')
+            f'cannot convert the stem {stem.weight} {tuple(weight.shape)}: '
+            'it has no bias and no BatchNorm after it for the offset')
     if input == 'rgb' and len(mean) != 3:
         raise ValueError(f"input='rgb' needs 3 channels of mean/std, got mean={mean}")
     if fit is None:
@@ -220,12 +210,10 @@ def convert_colorization_backbone(ckpt: ColorizationCheckpoint,
     bias = state[stem.bias] if stem.bias else None
     new_weight, offset = fold_l_into_rgb_conv(weight, bias, mean, std, ckpt.l_cent,
                                               ckpt.l_norm, fit)
-    state[stem.weight] = new_weight
-    if bias is not None:
-        state[stem.bias] = bias + offset
-    else:  # BN(z + offset) with running_mean - offset is BN(z)
-        state[stem.running_mean] = state[stem.running_mean] - offset
-    info.update(offset_into=stem.bias or stem.running_mean, in_channels=len(mean))
+    into = stem.bias or stem.running_mean  # BN(z + o) = BN'(z), running_mean' = rm - o
+    sign = 1 if stem.bias else -1
+    state[stem.weight], state[into] = new_weight, state[into] + sign * offset
+    info.update(offset_into=into, in_channels=len(mean))
     info.update(mean=[float(m) for m in mean], std=[float(v) for v in std])
     info.update(channel_order=channel_order, fit=[round(float(v), 6) for v in fit])
     return state, info
@@ -302,11 +290,9 @@ def check_loadable(expected: Dict[str, Tensor],
     Returns:
         KeyReport: Without the allowed missing keys.
     """
-    report = compare_state_dict(expected, state_dict)
-    keep = [
-        k for k in report.missing if not any(re.search(p, k) for p in allow_missing)
-    ]
-    report = report._replace(missing=keep)
+    missing, unexpected, mismatched = compare_state_dict(expected, state_dict)
+    missing = [k for k in missing if not any(re.search(p, k) for p in allow_missing)]
+    report = KeyReport(missing, unexpected, mismatched)
     if not report.ok:
         raise CheckpointMismatchError(
             f'{where}: the checkpoint does not fill the module:\n'

@@ -24,14 +24,12 @@ class ColorizationPretrainedInit:
         checkpoint (str): Path of the colorization checkpoint.
         prefix (str): Prefix of the backbone keys. Defaults to ``'backbone.'``.
         input (str): ``'rgb'``, ``'gray'`` or ``'l'``. Defaults to ``'rgb'``.
-        mean (Sequence[float]): The data preprocessor's mean (pixel units, network
-            channel order). Defaults to ImageNet RGB.
-        std (Sequence[float]): Its std. Defaults to ImageNet RGB.
+        mean, std (Sequence[float]): The data preprocessor's, in pixel units and
+            network channel order. Default to ImageNet RGB's.
         channel_order (str): ``'rgb'`` or ``'bgr'``. Defaults to ``'rgb'``.
         fit (Sequence[float], optional): Override the L-on-pixels fit.
         l_cent, l_norm (float, optional): Override the checkpoint config's.
         allow_missing (Sequence[str]): Regexes of module keys that may stay random.
-        map_location (str): Defaults to ``'cpu'``.
     """
 
     def __init__(self,
@@ -44,18 +42,16 @@ class ColorizationPretrainedInit:
                  fit: Optional[Sequence[float]] = None,
                  l_cent: Optional[float] = None,
                  l_norm: Optional[float] = None,
-                 allow_missing: Sequence[str] = (),
-                 map_location: str = 'cpu'):
-        if not checkpoint or not isinstance(checkpoint, str):
-            raise ValueError("init_cfg ColorizationPretrained: checkpoint must be the "
-                             f'path of a colorization checkpoint, got {checkpoint!r}')
-        if input not in INPUT_MODES:
-            raise ValueError(f'init_cfg ColorizationPretrained: input must be one of '
-                             f'{INPUT_MODES}, got {input!r}')
+                 allow_missing: Sequence[str] = ()):
+        if input not in INPUT_MODES or not (checkpoint and isinstance(checkpoint, str)):
+            raise ValueError(
+                'init_cfg ColorizationPretrained: checkpoint must be the path '
+                f'of a colorization checkpoint and input must be one of '
+                f'{INPUT_MODES}, got {checkpoint!r}, {input!r}')
         self.checkpoint, self.prefix, self.input = checkpoint, prefix, input
         self.info = f'ColorizationPretrained(input={input!r})'
         self.convert_args = (input, mean, std, channel_order, fit)
-        self.load_args = (checkpoint, prefix, l_cent, l_norm, map_location)
+        self.load_args = (checkpoint, prefix, l_cent, l_norm)
         self.allow_missing = allow_missing
 
     def __call__(self, module: nn.Module) -> None:

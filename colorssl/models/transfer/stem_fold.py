@@ -1,5 +1,4 @@
-"""Fold an affine pixels -> L map into the first conv of an L-input network
-(derivation: ``docs/transfer.md``)."""
+"""Fold an affine pixels -> L map into an L network's first conv (docs/transfer.md)."""
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
 
@@ -12,8 +11,8 @@ from colorssl.color.lab import rgb_to_lab
 @lru_cache(maxsize=4)
 def _cube_fit(num_steps: int) -> Tuple[float, ...]:
     grid = torch.linspace(0., 1., num_steps, dtype=torch.float64)
-    rgb = torch.stack(torch.meshgrid(grid, grid, grid, indexing='ij'), -1)
-    return tuple(fit_srgb_to_lightness(samples=rgb.reshape(-1, 3)).tolist())
+    rgb = torch.cartesian_prod(grid, grid, grid)  # (num_steps ** 3, 3)
+    return tuple(fit_srgb_to_lightness(samples=rgb).tolist())
 
 
 def fit_srgb_to_lightness(num_steps: int = 64,
@@ -62,8 +61,7 @@ def fold_l_into_rgb_conv(weight: Tensor,
         bias (Tensor, optional): (O,) its bias, only to check the shape.
         mean (Sequence[float]): (C,) the new input's mean, pixel units.
         std (Sequence[float]): (C,) its std.
-        l_cent (float): Defaults to 50.
-        l_norm (float): Defaults to 1.
+        l_cent, l_norm (float): The L network's scaling. Default to 50, 1.
         fit (Sequence[float], optional): (C + 1,) ``L ~= sum_c fit[c] * p_c / 255 +
             fit[C]``. Defaults to :func:`fit_srgb_to_lightness` (C = 3).
 
