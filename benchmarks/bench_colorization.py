@@ -86,7 +86,7 @@ def colour_pieces(images: torch.Tensor, device: str, stride: int = 4):
     logits = logits.contiguous(memory_format=torch.channels_last).requires_grad_()
 
     def loss():
-        multinomial_color_loss(logits, idx, weight, pixel_weight).backward()
+        multinomial_color_loss(logits, (idx, weight), pixel_weight).backward()
         logits.grad = None
 
     return dict(encode=lambda: encoder(ab, bin_weight=bin_weight.to(device)), loss=loss)

@@ -20,9 +20,7 @@ def photos(shared_data) -> dict:
     Returns:
         dict: ``cifar``: 24 cifar10-mini training photos (32 x 32), 3 per
         class of the first 8 classes; ``camvid``: 2 camvid-mini street scenes,
-        their central 177 x 171 crop (odd sizes: when torch splits an op over
-        threads, the split then falls inside a vector, see
-        tests/test_color/test_determinism.py).
+        their central 177 x 171 crop.
     """
     cifar = shared_data('cifar10-mini') / 'train'
     camvid = shared_data('camvid-mini') / 'img_dir' / 'train'

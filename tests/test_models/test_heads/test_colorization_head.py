@@ -52,6 +52,8 @@ def test_gray_samples_have_no_loss_gradient():
     head.loss((x, ), in_gamut_ab(2, 8, 8), torch.tensor([True,
                                                          False]))['loss'].backward()
     assert x.grad[1].abs().sum() == 0 and x.grad[0].abs().sum() > 0
+    none = head.loss((x, ), in_gamut_ab(2, 8, 8), torch.tensor([False, False]))
+    assert none['loss'].item() == 0  # nothing kept: 0, not nan
 
 
 def test_prior_bin_count_mismatch_names_config_key(tmp_path):
@@ -191,8 +193,7 @@ def test_image_normalisation_is_the_pixel_sum_over_the_batch():
     ab = in_gamut_ab(3, 16, 16)
     mask = torch.tensor([True, False, True])
     pixel = ColorizationHead(in_channels=8, prior='cifar10mini')
-    image = ColorizationHead(
-        in_channels=8, prior='cifar10mini', loss_normalize='image')
+    image = ColorizationHead(in_channels=8, prior='cifar10mini', loss_normalize='image')
     image.load_state_dict(pixel.state_dict())
     per_pixel = pixel.loss(feats, ab, mask)['loss']  # sum / (2 images * 16 pixels)
     per_image = image.loss(feats, ab, mask)['loss']  # sum / 3 images
