@@ -1,8 +1,4 @@
 """Inference: ``from colorssl.apis import ColorizationInferencer``."""
-from .inferencer import (ColorizationInferencer, colorize_arrays, config_of,
-                         list_inputs, load_model, network_size)
+from .inferencer import ColorizationInferencer, config_of, load_model
 
-__all__ = [
-    'ColorizationInferencer', 'colorize_arrays', 'config_of', 'list_inputs',
-    'load_model', 'network_size'
-]
+__all__ = ['ColorizationInferencer', 'config_of', 'load_model']

@@ -6,14 +6,15 @@ import re
 import sys
 from math import ceil
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmpretrain.apis import BaseInferencer
+from mmengine.runner import load_checkpoint
+from mmpretrain.apis import BaseInferencer, get_model
 from mmpretrain.utils import track
 from PIL import Image
 
@@ -25,80 +26,51 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_of(model: str) -> str:
-    """The config file of ``model``: a path, or the name of a colorization model in
-    the metafiles of colorssl's ``model-index.yml`` (read from the checkout that
-    holds this package).
+    """The config file of ``model``: a path, or a model name of ``model-index.yml``.
 
     Raises:
-        FileNotFoundError: neither a file nor a known name (the names are listed).
+        FileNotFoundError: neither (the message lists the colorization models).
     """
     if osp.isfile(model):
         return model
-    import yaml
     index, names = REPO_ROOT / 'model-index.yml', {}
-    if index.is_file():
-        for meta in yaml.safe_load(index.read_text())['Import']:
-            for entry in yaml.safe_load((REPO_ROOT / meta).read_text())['Models']:
-                names[entry['Name']] = str(REPO_ROOT / entry['Config'])
-    if model in names:
-        return names[model]
-    known = sorted(n for n in names if n.startswith('colorization_'))
-    raise FileNotFoundError(f'{model!r} is neither a config file nor a model name of '
-                            f'{index}; colorization models: {", ".join(known)}')
+    for meta in yaml.safe_load(index.read_text())['Import'] if index.is_file() else []:
+        for entry in yaml.safe_load((REPO_ROOT / meta).read_text())['Models']:
+            names[entry['Name']] = str(REPO_ROOT / entry['Config'])
+    if model not in names:
+        known = ', '.join(sorted(n for n in names if n.startswith('colorization_')))
+        raise FileNotFoundError(f'{model!r} is neither a config file nor a model name '
+                                f'of {index}; colorization models: {known}')
+    return names[model]
 
 
-def load_model(config: Union[str, Config],
-               checkpoint: Optional[str] = None,
-               device: str = 'cpu',
-               cfg_options: Optional[dict] = None):
-    """Build the model of ``config`` (a file, a model name: :func:`config_of`, or a
-    Config) as mmengine's Runner does (a top-level
-    ``data_preprocessor`` goes into the model), load ``checkpoint`` (it must hold
-    every parameter of the model), move it to ``device``, set eval mode.
-
-    Returns:
-        tuple: ``(cfg, model)``, with ``model._config = cfg``.
+def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
+    """``(cfg, model)``: the model of ``config`` (a file, a model name of
+    :func:`config_of` or a Config; ``cfg_options`` merged in) by mmpretrain's
+    ``get_model``, with ``checkpoint``, on ``device``, in eval mode.
 
     Raises:
         FileNotFoundError: no such config or checkpoint file.
         ValueError: the checkpoint lacks parameters of the model.
     """
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmpretrain.registry import MODELS
-
-    from colorssl.utils.config_checks import load_config, registry_errors_named
-
     if isinstance(config, Config):
         cfg, name = copy.deepcopy(config), config.filename or 'the config'
-        cfg.merge_from_dict(cfg_options or {})
     else:
         name = config_of(str(config))
-        cfg = load_config(name, cfg_options)
-    if checkpoint is not None and not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    model_cfg = copy.deepcopy(cfg.model)
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    with registry_errors_named(name):
-        model = MODELS.build(model_cfg)
+        cfg = Config.fromfile(name)
+    cfg.merge_from_dict(cfg_options or {})
+    model = get_model(cfg, pretrained=False)
     if checkpoint is not None:
-        ckpt = load_checkpoint(
-            model, checkpoint, map_location='cpu', strict=False, logger='silent')
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else {}
-        state = {re.sub(r'^module\.', '', k) for k in state}
+        ckpt = load_checkpoint(model, checkpoint, 'cpu', strict=False, logger='silent')
+        state = {re.sub(r'^module\.', '', k) for k in ckpt.get('state_dict', ckpt)}
         missing = [k for k, _ in model.named_parameters() if k not in state]
         if missing:
-            raise ValueError(
-                f'checkpoint {checkpoint} does not fit {name}: {len(missing)} '
-                f'parameters missing, e.g. {missing[:3]} (a checkpoint from another '
-                'config?)')
-    model._config = cfg
-    return cfg, model.to(device).eval()
+            raise ValueError(f'checkpoint {checkpoint} does not fit {name}: '
+                             f'{len(missing)} parameters missing, e.g. {missing[:3]}')
+    return model._config, model.to(device)
 
 
-def network_size(height: int, width: int, size: int) -> Tuple[int, int]:
+def network_size(height: int, width: int, size: int) -> tuple:
     """(h, w) the network sees: shorter side ``size``, aspect kept, multiples of 8."""
     if size <= 0 or size % 8:
         raise ValueError(f'size must be a positive multiple of 8, got {size}')
@@ -106,91 +78,72 @@ def network_size(height: int, width: int, size: int) -> Tuple[int, int]:
     return (size, long) if height <= width else (long, size)
 
 
-def _resize(img: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+def _resize(img: torch.Tensor, hw: tuple) -> torch.Tensor:
     """(1, 3, H, W) uint8 -> (1, 3, h, w) uint8, bilinear, antialiased."""
     if tuple(img.shape[-2:]) == hw:
         return img
     out = F.interpolate(
-        img.float(),
-        hw,
-        mode='bilinear',
-        align_corners=False,
-        antialias=hw[0] < img.shape[-2])
+        img.float(), hw, mode='bilinear', antialias=hw[0] < img.shape[2])
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
+def _to_uint8(light: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
+    """L (1, 1, H, W) and ab (1, 2, H, W) -> (H, W, 3) uint8 RGB."""
+    rgb = lab_to_rgb(torch.cat([light, ab], 1), clip=True)[0].permute(1, 2, 0)
+    return (rgb * 255).round().to(torch.uint8).cpu().numpy()
+
+
 @torch.no_grad()
-def colorize_arrays(model,
-                    images: Sequence[np.ndarray],
-                    size: int = 256,
-                    temperature: Optional[float] = None,
-                    with_gray: bool = False) -> List[dict]:
+def colorize_arrays(model, images, size=256, temperature=None, with_gray=False):
     """Colorize (H, W, 3) uint8 RGB images with ``model.colorize``.
 
-    The network sees a (3, h, w) uint8 copy (:func:`network_size`); copies of one
-    (h, w) go through one call. The predicted ab (2, h, w) is resized bilinearly to
-    (H, W) and joined to the image's own L (a colour image keeps only its L).
+    The network sees (3, h, w) uint8 copies (:func:`network_size`), those of one
+    (h, w) in one call; the predicted ab, resized bilinearly to (H, W), is joined to
+    the image's own L.
 
     Returns:
         list[dict]: per image ``colorized`` (H, W, 3) uint8, ``pred_ab`` (2, h, w)
         float32, ``has_color`` (some |a| or |b| of the input above the data
-        preprocessor's ``gray_thresh``) and, ``with_gray``, ``gray`` (H, W, 3)
-        uint8 (the L alone).
+        preprocessor's ``gray_thresh``) and, ``with_gray``, ``gray`` (H, W, 3) uint8.
     """
     pre = getattr(model, 'data_preprocessor', None)
-    device = getattr(pre, 'device', 'cpu')
-    thresh = float(getattr(pre, 'gray_thresh', 5.))
-    full = [torch.tensor(np.ascontiguousarray(rgb)) for rgb in images]
-    full = [img.to(device).permute(2, 0, 1)[None] for img in full]
-    groups, pred_ab = {}, {}
+    device, thresh = getattr(pre, 'device', 'cpu'), getattr(pre, 'gray_thresh', 5.)
+    full = [torch.tensor(np.ascontiguousarray(rgb)).to(device) for rgb in images]
+    full = [img.permute(2, 0, 1)[None] for img in full]
+    groups, pred_ab, results = {}, {}, []
     for i, img in enumerate(full):
         groups.setdefault(network_size(*img.shape[-2:], size), []).append(i)
-    for (h, w), idx in groups.items():
-        batch = torch.cat([_resize(full[i], (h, w)) for i in idx])
+    for hw, idx in groups.items():
+        batch = torch.cat([_resize(full[i], hw) for i in idx])
         if getattr(pre, 'channel_order', 'rgb') == 'bgr':
             batch = batch.flip(1)
         ab = model.colorize(batch, temperature=temperature)
-        if tuple(ab.shape) != (len(idx), 2, h, w):
-            raise RuntimeError(f'model.colorize returned shape {tuple(ab.shape)}, '
-                               f'expected ({len(idx)}, 2, {h}, {w})')
         pred_ab.update(zip(idx, ab.float().split(1)))
-
-    def to_uint8(light, ab):
-        rgb = lab_to_rgb(torch.cat([light, ab], 1), clip=True)[0].permute(1, 2, 0)
-        return (rgb * 255).round().to(torch.uint8).cpu().numpy()
-
-    results = []
     for i, img in enumerate(full):
         lab = rgb8_to_lab(img)
-        ab = F.interpolate(
-            pred_ab[i], img.shape[-2:], mode='bilinear', align_corners=False)
-        results.append(
-            dict(
-                colorized=to_uint8(lab[:, :1], ab),
-                pred_ab=pred_ab[i][0].cpu().numpy(),
-                has_color=bool((lab[:, 1:].abs() > thresh).any())))
+        ab = F.interpolate(pred_ab[i], img.shape[-2:], mode='bilinear')
+        results.append(dict(colorized=_to_uint8(lab[:, :1], ab)))
+        results[-1].update(
+            pred_ab=pred_ab[i][0].cpu().numpy(),
+            has_color=bool((lab[:, 1:].abs() > thresh).any()))
         if with_gray:
-            results[-1]['gray'] = to_uint8(lab[:, :1], torch.zeros_like(ab))
+            results[-1]['gray'] = _to_uint8(lab[:, :1], torch.zeros_like(ab))
     return results
 
 
-def list_inputs(inputs, out_dir: Optional[str] = None) -> List[tuple]:
-    """Image files, folders and (H, W, 3) / (H, W) uint8 RGB arrays (or one of them)
-    -> ``(source, name)`` pairs, ``name`` the output path without extension.
-
-    Folders are searched recursively (:func:`find_images`, nothing below
-    ``out_dir``); a file named explicitly is taken whatever its extension. Names keep
-    the path below each input folder; arrays are ``array_<i>``; clashing names get
-    ``_2``, ``_3`` ... appended.
+def list_inputs(inputs, out_dir=None) -> list:
+    """Image files, folders (:func:`find_images`, nothing below ``out_dir``) and
+    (H, W, 3) / (H, W) uint8 RGB arrays -> ``(source, name)`` pairs, ``name`` the
+    output path without extension (below the input folder, the file's stem or
+    ``array_<i>``; ``_2``, ``_3`` ... added on a clash).
 
     Raises:
         FileNotFoundError: an input does not exist, or a folder holds no image.
         ValueError: an output under ``out_dir`` would overwrite an input.
     """
-    if isinstance(inputs, (str, Path, np.ndarray)):
-        inputs = [inputs]
+    single = isinstance(inputs, (str, Path, np.ndarray))
     found = []
-    for i, item in enumerate(inputs):
+    for i, item in enumerate([inputs] if single else inputs):
         if isinstance(item, np.ndarray):
             found.append((item, f'array_{i}'))
         elif osp.isfile(item):
@@ -222,134 +175,101 @@ def list_inputs(inputs, out_dir: Optional[str] = None) -> List[tuple]:
 
 
 class ColorizationInferencer(BaseInferencer):
-    """Colorize photos (gray or colour) with a colorization model: inputs as
-    :func:`list_inputs` takes them, colorized by :func:`colorize_arrays`.
+    """Colorize photos (gray or colour) with :func:`colorize_arrays`.
 
     Args:
-        model (str | Config | BaseModel): A model name of ``model-index.yml``
-            (:func:`config_of`), a config file or Config whose model has
-            ``colorize`` (``type='Colorization'``), or such a model.
+        model (str | Config | BaseModel): A model name of ``model-index.yml``, a
+            config file or Config of a model with ``colorize``, or such a model.
         pretrained (str, optional): Checkpoint file (:func:`load_model`).
         device (str): Defaults to ``'cpu'``.
         size (int): Shorter side the network sees, a multiple of 8. Defaults to 256.
-        temperature (float, optional): Annealed-mean temperature; defaults to the
-            head's.
+        temperature (float, optional): Annealed-mean temperature; None: the head's.
         cfg_options (dict, optional): Overrides merged into the config.
 
     Example:
         >>> inferencer = ColorizationInferencer('config.py', pretrained='ckpt.pth')
         >>> result = inferencer('old_photos/', batch_size=8, out_dir='colorized/')
         >>> result['predictions'][0]['colorized']  # (H, W, 3) uint8 RGB
-        >>> result['skipped']  # [(file, reason), ...]: the unreadable files
     """
 
     def __init__(self,
                  model,
-                 pretrained: Optional[str] = None,
-                 device: str = 'cpu',
-                 size: int = 256,
-                 temperature: Optional[float] = None,
-                 cfg_options: Optional[dict] = None):
+                 pretrained=None,
+                 device='cpu',
+                 size=256,
+                 temperature=None,
+                 cfg_options=None):
         if not isinstance(model, torch.nn.Module):
-            _, model = load_model(model, pretrained, 'cpu', cfg_options)
+            _, model = load_model(model, pretrained, device, cfg_options)
             pretrained = None
         if not callable(getattr(model, 'colorize', None)):
             raise ValueError(f'model type {type(model).__name__} has no colorize(); '
                              "use a config whose model is type='Colorization'")
-        network_size(8, 8, size)  # validates size
-        self.size, self.temperature = size, temperature
-        if not hasattr(model, '_config'):
-            model._config = Config()
+        self.size, self.temperature = network_size(8, 8, size)[0], temperature
+        model._config = getattr(model, '_config', Config())
         super().__init__(model, pretrained=pretrained or False, device=device)
 
     def _init_pipeline(self, cfg: Config):
-        """A function: one input (path or array) -> (H, W, 3) uint8 RGB."""
-
-        def load(source) -> np.ndarray:
-            if not isinstance(source, np.ndarray):
-                return read_rgb(source)
-            if source.dtype != np.uint8 or source.shape[2:] not in ((), (3, )) \
-                    or source.ndim < 2:
-                raise ValueError('array inputs must be (H, W, 3) or (H, W) uint8, '
-                                 f'got {source.dtype} {source.shape}')
-            return np.repeat(source[..., None], 3, 2) if source.ndim == 2 else source
-
-        return load
+        """One input (a file or an (H, W[, 3]) uint8 array) -> (H, W, 3) uint8 RGB."""
+        return lambda x: read_rgb(x) if not isinstance(x, np.ndarray) else (np.repeat(
+            x[..., None], 3, 2) if x.ndim == 2 else x)
 
     def __call__(self,
                  inputs,
-                 batch_size: int = 1,
-                 out_dir: Optional[str] = None,
-                 side_by_side: bool = False,
-                 on_error: str = 'skip',
-                 return_arrays: bool = True) -> dict:
-        """Colorize ``inputs`` (see :func:`list_inputs`), ``batch_size`` at a time,
-        with a progress bar on a terminal.
+                 batch_size=1,
+                 out_dir=None,
+                 side_by_side=False,
+                 on_error='skip',
+                 return_arrays=True) -> dict:
+        """Colorize ``inputs`` (:func:`list_inputs`), ``batch_size`` at a time.
 
         Args:
-            out_dir (str, optional): Write ``<out_dir>/<name>.png`` and, with
-                ``side_by_side``, ``<name>_side_by_side.png`` (gray | colorized,
-                plus | original when the input has colour).
-            on_error (str): ``'skip'``: an unreadable file is skipped, a warning
-                names it and the count so far; ``'raise'``: :class:`BadImageError`.
-            return_arrays (bool): Keep the arrays (False: only the files written).
+            out_dir (str, optional): Write ``<name>.png`` there and, ``side_by_side``,
+                ``<name>_side_by_side.png`` (gray | colorized | original if colour).
+            on_error (str): ``'skip'`` (with a warning) or ``'raise'`` a bad file.
+            return_arrays (bool): Keep the arrays, not only the files written.
 
         Returns:
-            dict: ``predictions``, per colorized input in input order: ``input``
-            (path, or name of an array), ``out_files`` and, with ``return_arrays``,
-            ``colorized`` (H, W, 3) uint8 and ``pred_ab`` (2, h, w) float32;
-            ``skipped``: ``(input, reason)`` per unreadable file.
+            dict: ``predictions``: per input ``input``, ``out_files`` and, with
+            ``return_arrays``, ``colorized`` and ``pred_ab`` (:func:`colorize_arrays`);
+            ``skipped``: ``(file, reason)`` pairs.
         """
-        if on_error not in ('skip', 'raise') or batch_size < 1:
-            raise ValueError("on_error must be 'skip' or 'raise' and batch_size >= 1, "
-                             f'got {on_error!r} and {batch_size}')
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         pairs = list_inputs(inputs, out_dir)
-        skipped: List[Tuple[str, str]] = []
-        batches = self.preprocess(pairs, batch_size, on_error == 'raise', skipped)
+        chunks = self._get_chunk_data(pairs, batch_size)
         if len(pairs) > batch_size and sys.stdout.isatty():
-            batches = track(batches, 'Colorizing', ceil(len(pairs) / batch_size))
-        predictions = []
-        for batch in batches:
-            outputs = self.forward(batch, with_gray=side_by_side)
-            predictions += self.postprocess(batch, outputs, out_dir, side_by_side,
-                                            return_arrays)
-        return dict(predictions=predictions, skipped=skipped)
-
-    def preprocess(self, pairs: list, batch_size: int, strict: bool, skipped: list):
-        """Yield lists of ``(name, (H, W, 3) uint8 RGB, source)``, ``batch_size``
-        inputs at a time; unreadable files raise (``strict``) or go to ``skipped``."""
-        for chunk in self._get_chunk_data(pairs, batch_size):
+            chunks = track(chunks, 'Colorizing', ceil(len(pairs) / batch_size))
+        predictions, skipped = [], []
+        for chunk in chunks:
             batch = []
             for source, name in chunk:
                 try:
-                    batch.append((name, self.pipeline(source), source))
+                    batch.append((source, name, self.pipeline(source)))
                 except BadImageError as err:
-                    if strict:
+                    if on_error == 'raise':
                         raise
                     skipped.append((source, str(err)))
                     print_log(
-                        f'ColorizationInferencer skipped {source} '
-                        f'({len(skipped)} skipped so far): {err}',
-                        logger='current',
-                        level=logging.WARNING)
-            yield batch
+                        f'ColorizationInferencer skipped {source} ({len(skipped)} '
+                        f'skipped so far): {err}', 'current', logging.WARNING)
+            gray = side_by_side and out_dir is not None
+            outputs = colorize_arrays(self.model, [rgb for *_, rgb in batch], self.size,
+                                      self.temperature, gray)
+            predictions += self.postprocess(batch, outputs, out_dir, return_arrays)
+        return dict(predictions=predictions, skipped=skipped)
 
-    def forward(self, batch: list, with_gray: bool = False) -> List[dict]:
-        """:func:`colorize_arrays` of a batch of :meth:`preprocess`."""
-        return colorize_arrays(self.model, [rgb for _, rgb, _ in batch], self.size,
-                               self.temperature, with_gray)
-
-    def postprocess(self, batch: list, outputs: List[dict], out_dir: Optional[str],
-                    side_by_side: bool, return_arrays: bool) -> List[dict]:
-        """Write a batch's files under ``out_dir``; one result dict per image."""
+    def postprocess(self, batch, outputs, out_dir=None, return_arrays=True) -> list:
+        """Write the files of a batch of ``(source, name, rgb)`` under ``out_dir``;
+        one result dict per image."""
         results = []
-        for (name, rgb, source), out in zip(batch, outputs):
+        for (source, name, rgb), out in zip(batch, outputs):
             files, target = [], osp.join(out_dir or '', name)
             if out_dir is not None:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 files.append(target + '.png')
                 Image.fromarray(out['colorized']).save(files[0])
-            if out_dir is not None and side_by_side:
+            if 'gray' in out:
                 panels = [out['gray'], out['colorized']] + [rgb] * out['has_color']
                 files.append(target + '_side_by_side.png')
                 Image.fromarray(np.concatenate(panels, axis=1)).save(files[1])

@@ -45,14 +45,13 @@ class ColorizationMetric(BaseMetric):
     - ``input_dependence``: mean over a, b of std over images of the mean predicted
       value / the same of the truth; below :data:`INPUT_DEPENDENCE_WARN` a WARNING is
       logged.
-    - ``num_gray_skipped``: samples with ``is_gray`` (left out).
+    - ``num_gray_skipped``: samples with ``is_gray``, left out.
 
     Baselines ``'gray'`` (ab = 0) and ``'mean'`` (ab = ``mean_ab``, or the samples'
     ``train_mean_ab`` when None) add ``<name>/ab_l2``, ``<name>/auc``,
     ``<name>/pred_chroma``, ``<name>/chroma_ratio``, ``<name>/auc_rebalanced``.
 
-    The state is one float64 vector of fixed size; ranks add theirs with one
-    ``all_reduce``.
+    The state is a float64 vector of fixed size, summed over ranks by one all_reduce.
 
     Args:
         max_thresh (int): Largest threshold. Defaults to 150.
@@ -89,28 +88,20 @@ class ColorizationMetric(BaseMetric):
         self.mean_ab = None if mean_ab is None else _mean_ab_of(mean_ab)
         self._names = ('', ) + baselines
         self._hist_size = self.bins.size(0) * (self.max_thresh + 2)
-        self._sums = self._zeros()
-        self._pending = self._zeros()  # the latest image, see evaluate()
+        self._sums = torch.zeros(
+            11 + len(self._names) * (3 + self._hist_size), dtype=torch.float64)
+        self._pending = torch.zeros_like(self._sums)  # the latest image, see evaluate
         self._num_seen = 0
 
-    def _zeros(self) -> torch.Tensor:
-        """[num_color, num_gray, gt_chroma, (ab_l2, auc, pred_chroma) per prediction,
-        per-image means (pred / gt, a / b, count / sum / squares), per prediction
-        pixel counts by (true bin, first threshold passed)]."""
+    def _fields(self, acc: torch.Tensor) -> tuple:
+        """Views of ``acc``: counts (2,) of colour / gray images, gt_chroma (1,), sum
+        and sum of squares of the per-image means (pred / gt, a / b, 2), stats
+        (P, 3) of ab_l2 / auc / pred_chroma, pixel counts (P, Q * (max_thresh + 2))
+        by true bin and first threshold passed; P: the model, then the baselines."""
         num = len(self._names)
-        return torch.zeros(15 + num * (3 + self._hist_size), dtype=torch.float64)
-
-    def _fields(self, acc: torch.Tensor) -> dict:
-        """Views of ``acc`` (P predictions: the model's, then the baselines')."""
-        num = len(self._names)
-        counts, gt_chroma, stats, means, hists = acc.split(
-            [2, 1, 3 * num, 12, self._hist_size * num])
-        return dict(
-            counts=counts,
-            gt_chroma=gt_chroma,
-            stats=stats.view(num, 3),
-            means=means.view(2, 2, 3),
-            hists=hists.view(num, self._hist_size))
+        parts = acc.split([2, 1, 8, 3 * num, self._hist_size * num])
+        shapes = [(2, ), (1, ), (2, 2, 2), (num, 3), (num, self._hist_size)]
+        return tuple(part.view(shape) for part, shape in zip(parts, shapes))
 
     def _predictions(self, pred: torch.Tensor, sample: dict) -> list:
         out = [pred]
@@ -134,38 +125,33 @@ class ColorizationMetric(BaseMetric):
             self._sums += self._pending
             self._pending.zero_()
             self._num_seen += 1
-            acc = self._fields(self._pending)
+            counts, gt_chroma, means, stats, hists = self._fields(self._pending)
             if sample.get('is_gray', False):
-                acc['counts'][1] = 1
+                counts[1] = 1
                 continue
             pred = sample['pred_ab'].float().cpu()
             gt = sample['gt_ab'].float().cpu()
-            acc['counts'][0] = 1
-            acc['gt_chroma'][0] = gt.norm(dim=0).mean().item()
+            counts[0] = 1
+            gt_chroma[0] = gt.norm(dim=0).mean().item()
             gt_bin = nearest_bin(gt[None], self.bins)[0].flatten()
             for i, p in enumerate(self._predictions(pred, sample)):
                 err = (p - gt).norm(dim=0).flatten()
                 within = (err[None] <= self.thresholds[:, None]).float().mean(1)
                 # e <= t  <=>  ceil(e) <= t for integer t
                 level = err.ceil().clamp(max=self.max_thresh + 1).long()
-                acc['hists'][i] += torch.bincount(
+                hists[i] += torch.bincount(
                     gt_bin * (self.max_thresh + 2) + level,
                     minlength=self._hist_size).double()
-                stats = [err.mean(), within.mean(), p.norm(dim=0).mean()]
-                stats = [s.item() * f for s, f in zip(stats, (1, 100, 1))]
-                acc['stats'][i] = torch.tensor(stats, dtype=torch.float64)
-            means = torch.stack([pred.double().mean((1, 2)), gt.double().mean((1, 2))])
-            acc['means'][..., 0] = 1
-            acc['means'][..., 1] = means
-            acc['means'][..., 2] = means * means
+                values = [err.mean(), within.mean(), p.norm(dim=0).mean()]
+                values = [v.item() * f for v, f in zip(values, (1, 100, 1))]
+                stats[i] = torch.tensor(values, dtype=torch.float64)
+            m = torch.stack([pred.double().mean((1, 2)), gt.double().mean((1, 2))])
+            means[..., 0], means[..., 1] = m, m * m
 
     def evaluate(self, size: int) -> dict:
         """The metrics of the ``size`` images of the evaluation set, on every rank.
-
-        Rank ``r``'s ``k``-th image is taken to be image ``k * world_size + r``
-        (mmengine's ``DefaultSampler``): a rank's latest image at position ``size``
-        or beyond (a padded last round) is left out.
-        """
+        Rank ``r``'s ``k``-th image is image ``k * world_size + r`` (DefaultSampler): a
+        latest image at position ``size`` or beyond (padding) is left out."""
         rank, world_size = get_dist_info()
         sums = self._sums.clone()
         if self._num_seen and (self._num_seen - 1) * world_size + rank < size:
@@ -194,25 +180,25 @@ class ColorizationMetric(BaseMetric):
         return ((weights[:, None] * passed).sum(0) / total).mean().item() * 100
 
     def compute_metrics(self, results: list) -> dict:
-        """The metrics of accumulators (:meth:`_zeros`), summed."""
-        acc = self._fields(torch.stack(results).sum(0))
-        num_color, num_gray = acc['counts'].tolist()
+        """The metrics of accumulators (:meth:`_fields`), summed."""
+        counts, gt_chroma, means, stats, hists = self._fields(
+            torch.stack(results).sum(0))
+        num_color, num_gray = counts.tolist()
         out = dict(num_gray_skipped=num_gray)
         if not num_color:
             return out
-        out['gt_chroma'] = acc['gt_chroma'].item() / num_color
+        out['gt_chroma'] = gt_chroma.item() / num_color
         for i, name in enumerate(self._names):
             pre = f'{name}/' if name else ''
-            for key, total in zip(('ab_l2', 'auc', 'pred_chroma'),
-                                  acc['stats'][i].tolist()):
+            for key, total in zip(('ab_l2', 'auc', 'pred_chroma'), stats[i].tolist()):
                 out[pre + key] = total / num_color
             out[pre + 'chroma_ratio'] = out[pre + 'pred_chroma'] / max(
                 out['gt_chroma'], 1e-8)
-            out[pre + 'auc_rebalanced'] = self._auc_rebalanced(acc['hists'][i])
-        count, total, squares = acc['means'].unbind(-1)  # (2, 2) each: pred / gt, a / b
-        dependence = float('nan')
-        if count[0, 0] >= 2:
-            std = ((squares - total * total / count) / (count - 1)).clamp(min=0).sqrt()
+            out[pre + 'auc_rebalanced'] = self._auc_rebalanced(hists[i])
+        total, squares = means.unbind(-1)  # (2, 2) each: pred / gt, a / b
+        dependence, n = float('nan'), num_color
+        if n >= 2:
+            std = ((squares - total * total / n) / (n - 1)).clamp(min=0).sqrt()
             dependence = (std[0] / std[1].clamp(min=1e-8)).mean().item()
         out['input_dependence'] = dependence
         if dependence < INPUT_DEPENDENCE_WARN:
