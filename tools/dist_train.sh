@@ -2,8 +2,6 @@
 # Distributed training with torchrun, as in OpenMMLab:
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
 # Multi-node: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 PORT=29500 bash tools/dist_train.sh ...
-# On CPU-only machines colorssl starts a gloo process group itself (mmengine 0.10.7
-# alone would call torch.cuda.set_device): see colorssl/utils/cpu_dist.py.
 set -euo pipefail
 CONFIG=$1
 GPUS=$2

@@ -141,6 +141,7 @@ def variants(images: torch.Tensor, order: str, colorizer, color_order: str,
 
 @torch.no_grad()
 def run(args) -> Dict[str, float]:
+    from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
 
     mean_ab = mean_ab_arg(args.mean_ab)
@@ -156,6 +157,7 @@ def run(args) -> Dict[str, float]:
     loader_cfg = copy.deepcopy(cfg.test_dataloader)
     if args.batch_size:
         loader_cfg['batch_size'] = args.batch_size
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))  # the dataset's scope
     loader = Runner.build_dataloader(loader_cfg)
     correct: Dict[str, int] = {}
     seen = 0

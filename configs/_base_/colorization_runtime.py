@@ -3,8 +3,8 @@ _base_ = 'mmpretrain::_base_/default_runtime.py'
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    # CheckpointHook + atomic writes and a --resume fallback to the newest good
-    # checkpoint (colorssl/engine/hooks/safe_checkpoint_hook.py).
+    # CheckpointHook that removes an old checkpoint only after the new one loads
+    # (colorssl/engine/hooks/safe_checkpoint_hook.py).
     checkpoint=dict(
         type='SafeCheckpointHook', interval=10000, by_epoch=False, max_keep_ckpts=3),
     # Logs images LoadRGBImage(on_error='skip') skipped, summed over ranks.

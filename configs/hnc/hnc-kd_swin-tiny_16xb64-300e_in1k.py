@@ -20,6 +20,6 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 
-# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
-# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+# The base's CheckpointHook, removing an old checkpoint only after the new one
+# loads (colorssl.engine.hooks.SafeCheckpointHook).
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

@@ -34,7 +34,6 @@ def test_amp_trains_in_bfloat16_on_cpu(config, image_root, tmp_path):
                 config=CONFIGS / config),
             cwd=tmp_path)
         runs[amp] = _losses(work_dir)
-    assert 'bfloat16 CPU autocast (CPUAmpOptimWrapper)' in proc.stdout
     assert "type='CPUAmpOptimWrapper'" in proc.stdout  # the config the run used
     fp32, bf16 = runs[False], runs[True]
     assert sorted(bf16) == sorted(fp32) and len(bf16) >= 4

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tool_helpers import REPO_ROOT, free_port, run_tool, tool_env, train_cmd
+from tool_helpers import (REPO_ROOT, cpu_dist_config, cpu_dist_env, free_port, run_tool,
+                          train_cmd)
 
 TINY_COLOR_CFG = REPO_ROOT / 'tests' / 'data' / 'configs' / (
     'tiny_colorization_imagefolder.py')
@@ -103,14 +104,16 @@ def test_raise_stops_naming_the_file(bad_folder, tmp_path, workers):
 
 
 def test_dist_skips_are_summed_over_ranks(bad_folder, tmp_path):
-    """Distributed: tools/dist_train.sh, 2 CPU processes (gloo). Rank 0 reads
+    """Distributed: tools/dist_train.sh, 2 CPU processes (gloo, the cpu_dist test
+    plugin). Rank 0 reads
     indices 0, 2, ... (bad_corrupt.jpg), rank 1 reads 1, 3, ... (bad_empty.jpg);
     the logged total is the sum of both ranks' skips."""
-    env = tool_env()
+    env = cpu_dist_env()
     env.update(PYTHON=sys.executable, PORT=str(free_port()))
+    config = cpu_dist_config(Path(TINY_COLOR_CFG), tmp_path)
     proc = run_tool([
-        'bash', REPO_ROOT / 'tools' / 'dist_train.sh', TINY_COLOR_CFG, '2',
-        '--work-dir', tmp_path / 'work', *_options(bad_folder)
+        'bash', REPO_ROOT / 'tools' / 'dist_train.sh', config, '2', '--work-dir',
+        tmp_path / 'work', *_options(bad_folder)
     ],
                     cwd=tmp_path,
                     env=env)

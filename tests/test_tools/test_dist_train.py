@@ -1,9 +1,10 @@
 """``tools/dist_train.sh CONFIG 2``: two torchrun processes on CPU (gloo).
 
-Distributed tests (each starts torchrun with 2 CPU processes).
+Distributed tests (each starts torchrun with 2 CPU processes). The configs import the
+test plugin tests/data/plugins/cpu_dist.py, which starts the gloo group that mmengine
+0.10.7 would start only on GPUs, and name DDP without device ids.
 """
 import json
-import os
 import re
 import sys
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 from tool_helpers import (CKPT_INTERVAL, MAX_ITERS, N_VAL, REPO_ROOT, TINY_CFG,
-                          checkpoints, data_options, free_port, last_checkpoint,
-                          run_dirs, run_tool, tool_env, train_records)
+                          checkpoints, cpu_dist_config, cpu_dist_env, data_options,
+                          free_port, last_checkpoint, run_dirs, run_tool, train_records)
 
 import colorssl  # noqa: F401  (weights-only loading of mmengine checkpoints)
 
@@ -21,10 +22,11 @@ VAL_BATCH = 4  # val_dataloader.batch_size in TINY_CFG
 
 def test_dist_train_two_cpu_processes(image_root, tmp_path):
     work_dir = tmp_path / 'work'
-    env = tool_env()
+    config = cpu_dist_config(TINY_CFG, tmp_path)
+    env = cpu_dist_env()
     env.update(PYTHON=sys.executable, PORT=str(free_port()))
     proc = run_tool([
-        'bash', REPO_ROOT / 'tools' / 'dist_train.sh', TINY_CFG, '2', '--work-dir',
+        'bash', REPO_ROOT / 'tools' / 'dist_train.sh', config, '2', '--work-dir',
         work_dir, *data_options(image_root)
     ],
                     cwd=tmp_path,
@@ -53,7 +55,7 @@ def test_dist_train_two_cpu_processes(image_root, tmp_path):
                                                           1, CKPT_INTERVAL))
     assert last_checkpoint(work_dir).endswith(f'iter_{MAX_ITERS}.pth')
     assert sorted(p.name for p in work_dir.iterdir() if p.is_file()) == sorted(
-        checkpoints(work_dir) + ['last_checkpoint', TINY_CFG.name])
+        checkpoints(work_dir) + ['last_checkpoint', config.name])
 
 
 # --------------------------------------------------------------------------------
@@ -70,7 +72,6 @@ def test_dist_train_two_cpu_processes(image_root, tmp_path):
 # count of kept pixels (colorization_head.global_avg_factor); one rank gets a grayscale
 # image (no loss) at every step, so per-rank normalisation would fail this test.
 
-PLUGINS = REPO_ROOT / 'tests' / 'data' / 'plugins'
 TINY_COLOR_CFG = REPO_ROOT / 'tests' / 'data' / 'configs' / (
     'tiny_colorization_imagefolder.py')
 TINY_HNC_CFG = REPO_ROOT / 'tests' / 'data' / 'configs' / 'tiny_hnc_imagefolder.py'
@@ -95,15 +96,12 @@ def _colour_folder(root):
 
 
 def _recording_config(base, folder, hooks=()):
-    """A config file: ``base`` + every rank writes its losses (RankLossRecorderHook),
-    after ``hooks`` (type names)."""
-    path = folder / f'recording_{base.stem}.py'
+    """A config file: ``base`` on CPU ranks + every rank writes its losses
+    (RankLossRecorderHook), after ``hooks`` (type names)."""
     hooks = ''.join(f"dict(type='{h}'), " for h in hooks)
-    path.write_text(f'_base_ = {str(base)!r}\n'
-                    "custom_imports = dict(imports=['colorssl', 'rank_loss_recorder'], "
-                    'allow_failed_imports=False)\n'
-                    f"custom_hooks = [{hooks}dict(type='RankLossRecorderHook')]\n")
-    return path
+    return cpu_dist_config(
+        base, folder, ['rank_loss_recorder'],
+        f"custom_hooks = [{hooks}dict(type='RankLossRecorderHook')]\n")
 
 
 def _rank_losses(work_dir, rank):
@@ -139,8 +137,7 @@ def test_dist_two_ranks_equal_one_process(case, image_root, tmp_path):
         'train_dataloader.num_workers=0',
         f'default_hooks.checkpoint.interval={EQ_ITERS}'
     ]
-    env = tool_env()
-    env['PYTHONPATH'] = os.pathsep.join([env['PYTHONPATH'], str(PLUGINS)])
+    env = cpu_dist_env()
     single, dist = tmp_path / 'single', tmp_path / 'dist'
     run_tool([
         sys.executable, REPO_ROOT / 'tools' / 'train.py', config, '--work-dir', single,

@@ -116,3 +116,25 @@ def checkpoints(work_dir: Path) -> list:
 def last_checkpoint(work_dir: Path) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
+
+
+PLUGINS = REPO_ROOT / 'tests' / 'data' / 'plugins'
+
+
+def cpu_dist_config(base, folder, plugins=(), lines=''):
+    """A config file: ``base`` on CPU ranks (the cpu_dist plugin), importing
+    ``plugins`` too, plus ``lines``."""
+    path = folder / f'cpu_dist_{base.stem}.py'
+    imports = ['colorssl', 'cpu_dist', *plugins]
+    path.write_text(f'_base_ = {str(base)!r}\n'
+                    f'custom_imports = dict(imports={imports!r}, '
+                    'allow_failed_imports=False)\n'
+                    "model_wrapper_cfg = dict(type='MMDistributedDataParallel', "
+                    'device_ids=None, broadcast_buffers=False)\n' + lines)
+    return path
+
+
+def cpu_dist_env():
+    env = tool_env()
+    env['PYTHONPATH'] = os.pathsep.join([env['PYTHONPATH'], str(PLUGINS)])
+    return env

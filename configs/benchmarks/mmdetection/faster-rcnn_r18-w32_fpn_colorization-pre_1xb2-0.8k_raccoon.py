@@ -14,7 +14,7 @@ _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     'mmdet::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
+custom_imports = dict(imports=['colorssl', 'mmdet.models'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

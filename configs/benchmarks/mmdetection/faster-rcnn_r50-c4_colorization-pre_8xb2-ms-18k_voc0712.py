@@ -14,7 +14,7 @@
 #       model.backbone.init_cfg.checkpoint=CKPT \
 #       model.roi_head.shared_head.init_cfg.checkpoint=CKPT
 _base_ = 'mmdet::pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py'
-custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
+custom_imports = dict(imports=['colorssl', 'mmdet.models'], allow_failed_imports=False)
 
 checkpoint = 'work_dirs/colorization_resnet50_8xb32-200k_in1k/iter_200000.pth'
 mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
@@ -43,6 +43,6 @@ model = dict(
             style='pytorch',
             init_cfg=colorization_init)))
 
-# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
-# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+# The base's CheckpointHook, removing an old checkpoint only after the new one
+# loads (colorssl.engine.hooks.SafeCheckpointHook).
 default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -9,7 +9,7 @@
 # mask-rcnn_r50_fpn_colorization-pre_8xb2-syncbn-12e_coco.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=CKPT
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
+custom_imports = dict(imports=['colorssl', 'mmdet.models'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
@@ -33,6 +33,6 @@ model = dict(
             type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
         mask_head=dict(norm_cfg=norm_cfg)))
 
-# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
-# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+# The base's CheckpointHook, removing an old checkpoint only after the new one
+# loads (colorssl.engine.hooks.SafeCheckpointHook).
 default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -8,7 +8,7 @@
 # fcn_colornet_colorization-pre_4xb4-20k_voc12aug-512x512.py 4 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=CKPT
 _base_ = 'mmseg::fcn/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
-custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
+custom_imports = dict(imports=['colorssl', 'mmseg.models'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
@@ -31,6 +31,6 @@ model = dict(
     decode_head=dict(in_channels=512, in_index=1, channels=512),
     auxiliary_head=dict(in_channels=512, in_index=0, channels=256))
 
-# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
-# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+# The base's CheckpointHook, removing an old checkpoint only after the new one
+# loads (colorssl.engine.hooks.SafeCheckpointHook).
 default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -13,7 +13,7 @@ _base_ = [
     'mmseg::_base_/models/fcn_r50-d8.py',
     'mmseg::_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
+custom_imports = dict(imports=['colorssl', 'mmseg.models'], allow_failed_imports=False)
 
 crop_size = (192, 192)
 num_classes = 11

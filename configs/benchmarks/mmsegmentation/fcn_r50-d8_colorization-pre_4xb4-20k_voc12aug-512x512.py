@@ -10,7 +10,7 @@
 # fcn_r50-d8_colorization-pre_4xb4-20k_voc12aug-512x512.py 4 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=CKPT
 _base_ = 'mmseg::fcn/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
-custom_imports = dict(imports=['colorssl'], allow_failed_imports=False)
+custom_imports = dict(imports=['colorssl', 'mmseg.models'], allow_failed_imports=False)
 
 model = dict(
     pretrained=None,
@@ -27,6 +27,6 @@ model = dict(
             mean=[123.675, 116.28, 103.53],
             std=[58.395, 57.12, 57.375])))
 
-# The base's CheckpointHook with atomic writes and a --resume fallback to the newest
-# checkpoint that loads (colorssl.engine.hooks.SafeCheckpointHook).
+# The base's CheckpointHook, removing an old checkpoint only after the new one
+# loads (colorssl.engine.hooks.SafeCheckpointHook).
 default_hooks = dict(checkpoint=dict(type='mmpretrain.SafeCheckpointHook'))

@@ -39,6 +39,7 @@ pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         type='CustomDataset',
@@ -48,6 +49,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=4,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='CustomDataset', data_root=data_root, data_prefix='val',

@@ -1,27 +1,22 @@
-"""Test plugin: the training process kills itself (SIGKILL, as ``kill -9`` would) in
-the middle of saving the checkpoint of iteration ``at_iter``.
+"""Test plugin: the training process kills itself (SIGKILL, as ``kill -9`` would)
+while it saves the checkpoint of iteration ``at_iter``.
 
-* ``KillWhileSerialisingHook(at_iter)``: adds an object to the checkpoint's ``meta``
-  whose pickling kills the process, so the kill lands inside ``torch.save``, after
-  the checkpoint hook has decided which checkpoints to keep and before any byte of
-  the new file is written.
-* ``backend_args=dict(backend='kill_after_write', at_iter=...)``: the checkpoint
-  backend writes the file completely (atomically) and then kills the process, before
-  ``last_checkpoint`` is updated and before the oldest checkpoint is removed.
+* ``KillWhileSerialisingHook(at_iter)``: an object in the checkpoint's ``meta`` whose
+  pickling kills the process, inside ``torch.save``, before the file is written.
+* ``backend_args=dict(backend='kill_mid_write', at_iter=...)``: the file backend
+  writes the first half of the checkpoint's bytes under its final name, then kills.
+* ``backend_args=dict(backend='kill_after_write', at_iter=...)``: the file is written
+  completely, then the process is killed before ``last_checkpoint`` names it.
 
-Used by tests/test_tools/test_kill_mid_save.py through ``custom_imports`` with this
-folder on ``PYTHONPATH``.
+Used by tests/test_tools/test_kill_mid_save.py with this folder on ``PYTHONPATH``.
 """
 import os
 import os.path as osp
-import re
 import signal
 
-from mmengine.fileio import register_backend
+from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-
-from colorssl.utils.atomic_backend import AtomicLocalBackend
 
 
 def _kill_now():
@@ -45,17 +40,23 @@ class KillWhileSerialisingHook(Hook):
             checkpoint['meta']['kill_on_pickle'] = _KillOnPickle()
 
 
-class KillAfterWriteBackend(AtomicLocalBackend):
+class _KillingBackend(LocalBackend):
+    fraction = 1.0
 
     def __init__(self, at_iter: int, **kwargs):
         super().__init__(**kwargs)
         self.at_iter = at_iter
 
     def put(self, obj: bytes, filepath) -> None:
-        super().put(obj, filepath)
-        match = re.match(r'^iter_(\d+)\.pth$', osp.basename(str(filepath)))
-        if match and int(match.group(1)) == self.at_iter:
-            _kill_now()
+        if osp.basename(str(filepath)) != f'iter_{self.at_iter}.pth':
+            return super().put(obj, filepath)
+        super().put(obj[:int(len(obj) * self.fraction)], filepath)
+        _kill_now()
 
 
-register_backend('kill_after_write', KillAfterWriteBackend, force=True)
+class _KillMidWrite(_KillingBackend):
+    fraction = 0.5
+
+
+register_backend('kill_after_write', _KillingBackend, force=True)
+register_backend('kill_mid_write', _KillMidWrite, force=True)
