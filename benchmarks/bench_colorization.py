@@ -29,7 +29,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from malloc_tuning import tune_malloc  # benchmarks/malloc_tuning.py
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
@@ -145,7 +144,6 @@ def bench(name: str, rounds: int, size: int, device: str) -> None:
 
 
 def main():
-    tune_malloc()  # COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         '--models', nargs='+', choices=list(MODELS_TO_RUN), default=list(MODELS_TO_RUN))

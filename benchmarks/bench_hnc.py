@@ -26,7 +26,6 @@ import statistics
 import time
 
 import torch
-from malloc_tuning import tune_malloc  # benchmarks/malloc_tuning.py
 from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -113,7 +112,6 @@ def head_overhead(models, inputs, samples, iters, sync) -> float:
 
 
 def main():
-    tune_malloc()  # COLORSSL_MALLOC_TUNING=0 skips
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--img-size', type=int, default=224)
