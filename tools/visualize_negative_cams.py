@@ -1,21 +1,10 @@
 """Draw the CAMs of an image's target class and its top negative classes.
 
-One row per image: the network input, the target CAM, then the CAMs of the
-``--num-neg`` highest-scoring non-target classes. All CAMs of a row share one
-colour scale, so a homogeneous negative CAM shows as a flat panel; each title
-gives the class, its logit (= the CAM's spatial mean) and its contrast (peak
-minus mean, what HNC drives to zero).
+One row per image: the input, the target CAM and the CAMs of the ``--num-neg``
+highest-scoring other classes, on one colour scale (see docs/hnc.md)::
 
     python tools/visualize_negative_cams.py CONFIG CHECKPOINT IMG [IMG ...] \
-        [--target LABEL] [--num-neg 4] [--out negative_cams.png]
-
-Works for the HNC heads, for stock ``LinearClsHead`` /
-``MultiLabelLinearClsHead`` models (the CAMs are then built from the backbone
-map and the head's ``fc``) and for ``HNCImageClassifier`` (its ``cams``: the
-head at each position; the logit is then the CAM's mean only for linear
-heads). ``--target`` takes a class index or name, or
-``folder`` (ImageNet-style ``<class>/<image>`` paths); by default the predicted
-class is the target.
+        [--target LABEL|folder] [--num-neg 4] [--out negative_cams.png]
 """
 import argparse
 import os.path as osp
@@ -88,10 +77,8 @@ def _cams_and_logits(model, inputs: torch.Tensor):
         feats, fmap = model.feats_and_map(inputs)
         return model.cams(feats, fmap)[0], model.head(feats)[0]
     feats = model.extract_feat(inputs, stage='backbone')
-    if hasattr(model.head, 'feature_map'):
-        fmap = model.head.feature_map(feats)
-    else:
-        fmap = to_spatial_map(feats, owner='model.backbone output')
+    fmap = to_spatial_map(feats, getattr(model.head, 'num_extra_tokens', 1),
+                          'model.backbone output')
     cams = class_activation_maps(fmap, model.head.fc.weight, model.head.fc.bias)[0]
     return cams, cams.mean(dim=(1, 2))
 

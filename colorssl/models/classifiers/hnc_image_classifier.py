@@ -1,41 +1,14 @@
-"""``HNCImageClassifier``: a stock ``ImageClassifier`` plus the HNC loss.
-
-One model line turns any mmpretrain classifier config into an HNC one; its
-backbone, neck and head stay as they are, so logits and state dict equal the
-stock model's::
-
-    model = dict(type='HNCImageClassifier',
-                 hnc_loss=dict(type='HNCLoss', k=100, loss_weight=0.0065))
-
-Spatial map. During ``extract_feat`` forward hooks on every module of the
-backbone and neck record their outputs; the map is the last one (in order of
-completion) that is a (N, C, H, W) map larger than 1x1 or (N, L, C) tokens (the
-backbone's ``num_extra_tokens`` leading class/distillation tokens dropped, the rest a
-square grid) with C equal to the channels the head receives. So it is the
-map a ``GlobalAveragePooling`` neck pools (ResNet, Swin, HRNet's fused map,
-...), or, for a backbone that pools internally (ViT/DeiT ``cls_token``,
-ConvNeXt ``gap_before_final_norm``, TinyViT, EdgeNeXt ...), its last spatial
-feature before pooling (and before a norm applied after pooling).
-
-CAM. The head, in eval mode, applied at each position of the map: for a
-linear head ``M_c(p) = W[c] . f(p) + b[c]``; for heads with hidden layers
-(``VisionTransformerClsHead`` with ``hidden_dim``, ``StackedLinearClsHead``,
-DeiT's two heads) the whole head at each position.
-"""
-import math
+"""``HNCImageClassifier``: a stock ``ImageClassifier`` plus the HNC loss."""
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn as nn
-from mmpretrain.models import ImageClassifier, MultiLabelClsHead
-from mmpretrain.models.heads import MultiLabelLinearClsHead
+from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from ..heads.cam import cam_stats
-from ..heads.hnc_head_mixin import NEG_CAM_STATS_FIELD, HNCHeadMixin
-from ..utils.negative_selection import select_negatives
+from ..heads.cam import tokens_to_map
+from ..utils.hnc_mixin import HNCMixin
 
 
 def _last(x):
@@ -46,33 +19,28 @@ def _last(x):
 
 
 def _as_map(x: Tensor, channels: int, extra_tokens: int) -> Optional[Tensor]:
-    """(N, C, H, W) from a map or (N, L, C) tokens with C == channels.
-
-    A 1x1 map (the output of a pooling layer) does not count.
-    """
-    if x.dim() == 4 and x.size(1) == channels and x.shape[2:].numel() > 1:
-        return x
+    """A (N, C, H, W) map larger than 1x1 from a map or tokens, else None."""
     if x.dim() == 3 and x.size(2) == channels:
-        for extra in (extra_tokens, 0):
-            side = math.isqrt(max(x.size(1) - extra, 0))
-            if side > 1 and side * side == x.size(1) - extra:
-                tokens = x[:, extra:].transpose(1, 2)
-                return tokens.reshape(x.size(0), channels, side, side)
+        fmap = tokens_to_map(x, extra_tokens)
+        x = fmap if fmap is not None else tokens_to_map(x, 0)
+    if x is not None and x.dim() == 4 and x.size(1) == channels:
+        return x if x.shape[2:].numel() > 1 else None
     return None
 
 
 @MODELS.register_module()
-class HNCImageClassifier(ImageClassifier):
-    """mmpretrain's ``ImageClassifier`` that adds ``loss_hnc`` in training.
+class HNCImageClassifier(HNCMixin, ImageClassifier):
+    """``ImageClassifier`` that adds ``loss_hnc`` on the CAMs of its own head.
+
+    The CAMs are the head, in eval mode, at each position of the last spatial
+    map of the backbone or neck with the head's input channels.
 
     Args:
-        hnc_loss (dict, optional): e.g. ``dict(type='HNCLoss', k=100)``.
-            None trains the plain classifier (still storing CAM statistics
-            in prediction). Defaults to None.
-        cam_stats_k (int, optional): Negatives per sample for the
-            ``neg_cam_stats`` of prediction (``NegativeCAMMetric``); 0
-            disables them. Defaults to ``hnc_loss.k`` or
-            ``min(5, num_classes - 1)``.
+        hnc_loss (dict, optional): e.g. ``dict(type='HNCLoss', k=100)``; None
+            trains the plain classifier. Defaults to None.
+        cam_stats_k (int, optional): Negatives per sample of the
+            ``neg_cam_stats`` in prediction; 0 disables them. Defaults to
+            ``hnc_loss.k``, or ``min(5, num_classes - 1)`` without HNC.
         **kwargs: ``ImageClassifier``'s arguments (backbone, neck, head, ...).
     """
 
@@ -81,30 +49,13 @@ class HNCImageClassifier(ImageClassifier):
                  cam_stats_k: Optional[int] = None,
                  **kwargs):
         super().__init__(**kwargs)
-        head = self.head
-        if not hasattr(head, 'num_classes'):
+        if not hasattr(self.head, 'num_classes'):
             raise TypeError(
-                f'HNCImageClassifier needs a head with class weights (`num_classes`): '
-                f'backbone {type(self.backbone).__name__} with head '
-                f'{type(head).__name__} has none (the backbone classifies itself). '
-                'Let the backbone end in features (e.g. backbone.num_classes=-1) and '
-                'use a LinearClsHead.')
-        self.num_classes = head.num_classes
-        multi = (MultiLabelClsHead, MultiLabelLinearClsHead)
-        self._multi_label = isinstance(head, multi)
-        if hnc_loss is not None and not isinstance(hnc_loss, nn.Module):
-            hnc_loss = MODELS.build(hnc_loss)
-        if hnc_loss is not None:
-            hnc_loss.check_num_classes(self.num_classes, key='model.hnc_loss.k')
-        self.hnc_loss = hnc_loss
-        if cam_stats_k is None:
-            cam_stats_k = hnc_loss.k if hnc_loss is not None else min(
-                5, self.num_classes - 1)
-        self.cam_stats_k = cam_stats_k
-
-    # Label masks (hard, multi-label, soft, mixed) as in the HNC heads.
-    _label_masks = HNCHeadMixin._label_masks
-    _warn_no_hard_label = HNCHeadMixin._warn_no_hard_label
+                f'HNCImageClassifier needs a head with `num_classes`: backbone '
+                f'{type(self.backbone).__name__} with head {type(self.head).__name__} '
+                'has none; use backbone.num_classes=-1 and a LinearClsHead.')
+        self.num_classes = self.head.num_classes
+        self._init_hnc(hnc_loss, cam_stats_k, 'model')
 
     def feats_and_map(self, inputs: Tensor) -> Tuple[tuple, Tensor]:
         """``extract_feat(inputs)`` and the spatial map (N, C, H, W)."""
@@ -129,24 +80,22 @@ class HNCImageClassifier(ImageClassifier):
             if fmap is not None:
                 return feats, fmap
         raise TypeError(
-            f'HNCImageClassifier found no spatial feature map with {channels} '
-            f'channels in backbone {type(self.backbone).__name__} / neck '
-            f'{type(self.neck).__name__} for head {type(self.head).__name__}. '
-            'Give the head a (N, C, H, W) map or (N, C) pooled features, or use an '
-            'HNC head (HNCLinearClsHead) with model.neck=None.')
+            f'HNCImageClassifier found no spatial map with {channels} channels in '
+            f'backbone {type(self.backbone).__name__} / neck '
+            f'{type(self.neck).__name__} for head {type(self.head).__name__}; use '
+            'HNCLinearClsHead with model.neck=None.')
 
-    def _head_eval(self, feats):
+    def _head_eval(self, feats) -> Tensor:
         """The head's logits (N, K) in eval mode (no dropout, BN running stats)."""
         mode = self.head.training
         self.head.eval()
         try:
-            out = self.head(feats)
+            return self.head(feats)
         finally:
             self.head.train(mode)
-        return out
 
     def cams(self, feats: tuple, fmap: Tensor) -> Tensor:
-        """CAMs of all classes, (N, K, H, W): the head at each position of ``fmap``."""
+        """CAMs of all classes (N, K, H, W): the head at each position of ``fmap``."""
         n, c, h, w = fmap.shape
         loc = fmap.permute(0, 2, 3, 1).reshape(n * h * w, c)
         if _last(feats).dim() == 4:
@@ -158,41 +107,28 @@ class HNCImageClassifier(ImageClassifier):
         return cams.reshape(n, h, w, -1).permute(0, 3, 1, 2)
 
     def loss(self, inputs: Tensor, data_samples: List[DataSample]) -> dict:
-        """The head's losses plus ``loss_hnc`` and ``hnc_neg_pos_share`` (logged)."""
+        """The head's losses plus ``loss_hnc`` and ``hnc_neg_pos_share``."""
         feats, fmap = self.feats_and_map(inputs)
         losses = self.head.loss(feats, data_samples)
-        if self.hnc_loss is None:
-            return losses
-        with torch.no_grad():
-            scores = self._head_eval(feats)
-        _, exclude = self._label_masks(data_samples, scores.device)
-        idx, valid = select_negatives(scores, exclude, self.hnc_loss.k)
-        cams = self.cams(feats, fmap).flatten(2)
-        neg = cams.gather(1, idx[..., None].expand(-1, -1, cams.size(2)))
-        losses['loss_hnc'] = self.hnc_loss(neg, valid, avg_factor=scores.size(0))
-        with torch.no_grad():
-            pos = (neg > 0).float().mean(-1)
-            share = (pos * valid).sum() / valid.sum().clamp(min=1)
-        losses['hnc_neg_pos_share'] = share
+        if self.hnc_loss is not None:
+            with torch.no_grad():
+                scores = self._head_eval(feats)
+            cams = self.cams(feats, fmap).flatten(2)
+
+            def neg_cams(idx):
+                return torch.take_along_dim(cams, idx[..., None], dim=1)
+
+            losses.update(self._hnc_losses(scores, data_samples, neg_cams))
         return losses
 
     def predict(self,
                 inputs: Tensor,
                 data_samples: Optional[List[DataSample]] = None,
                 **kwargs) -> List[DataSample]:
-        """Stock predictions, plus ``neg_cam_stats`` when every sample has GT."""
+        """The stock predictions, with ``neg_cam_stats`` when every sample has GT."""
         feats, fmap = self.feats_and_map(inputs)
         predictions = self.head.predict(feats, data_samples, **kwargs)
-        has_gt = bool(data_samples) and all('gt_label' in ds or 'gt_score' in ds
-                                            for ds in data_samples)
-        if self.cam_stats_k > 0 and has_gt:
-            scores = self._head_eval(feats)
-            positive, exclude = self._label_masks(data_samples, scores.device)
-            stats = cam_stats(
-                self.cams(feats, fmap), scores, positive, exclude, self.cam_stats_k)
-            for i, ds in enumerate(predictions):
-                ds.set_field({
-                    k: v[i].item()
-                    for k, v in stats.items()
-                }, NEG_CAM_STATS_FIELD)
+        if self._wants_cam_stats(data_samples):
+            self._add_cam_stats(predictions, data_samples, self._head_eval(feats),
+                                self.cams(feats, fmap))
         return predictions

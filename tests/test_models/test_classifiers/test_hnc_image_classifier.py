@@ -110,7 +110,6 @@ def test_multi_label_and_metric():
                     topk=None,
                     loss=dict(use_sigmoid=True)))))
     model = MODELS.build(cfg.model)
-    assert model._multi_label
     inputs = torch.rand(2, 3, 64, 64)
     samples = [DataSample().set_gt_label(lb) for lb in ([0, 3], [1])]
     losses = model.loss(inputs, samples)

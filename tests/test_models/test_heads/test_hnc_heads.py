@@ -7,9 +7,8 @@ from mmpretrain.structures import DataSample
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import colorssl  # noqa: F401  (registers the modules)
-from colorssl.models.heads.cam import (class_activation_maps, negative_cam_stats,
-                                       to_spatial_map)
-from colorssl.models.heads.hnc_head_mixin import NEG_CAM_STATS_FIELD
+from colorssl.models.heads.cam import class_activation_maps, to_spatial_map
+from colorssl.models.utils.hnc_mixin import NEG_CAM_STATS_FIELD, negative_cam_stats
 
 torch.set_num_threads(1)
 
@@ -361,8 +360,9 @@ def test_negative_cam_stats_multi_label_nan_without_positives():
     fmap = torch.randn(2, 3, 2, 2)
     weight, bias = torch.randn(4, 3), torch.zeros(4)
     positive = torch.tensor([[True, False, False, False], [False, False, False, False]])
-    stats = negative_cam_stats(fmap, weight, bias, torch.randn(2, 4), positive,
-                               positive, 2)
+    stats = negative_cam_stats(
+        class_activation_maps(fmap, weight, bias), torch.randn(2, 4), positive,
+        positive, 2)
     cams = np_cams(fmap.double().numpy(),
                    weight.double().numpy(),
                    bias.double().numpy())

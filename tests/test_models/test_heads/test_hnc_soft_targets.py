@@ -17,7 +17,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import colorssl  # noqa: F401  (registers the modules)
-import colorssl.models.heads.hnc_head_mixin as hnc_head_mixin
+import colorssl.models.utils.hnc_mixin as hnc_mixin
 
 torch.set_num_threads(1)
 
@@ -167,7 +167,7 @@ def test_smoothed_mixed_score_without_hard_label():
 
 def test_flat_targets_warn_once(monkeypatch):
     calls = []
-    monkeypatch.setattr(hnc_head_mixin, 'print_log', lambda msg, **kw: calls.append(
+    monkeypatch.setattr(hnc_mixin, 'print_log', lambda msg, **kw: calls.append(
         (msg, kw)))
     model = build(config())
     data = model.data_preprocessor(batch(), True)
