@@ -18,12 +18,49 @@ class SafeCheckpointHook(CheckpointHook):
     ``last_checkpoint`` at it (written to a temporary file and renamed), and only then
     removes the oldest one. A kill at any moment leaves ``last_checkpoint`` naming a
     complete checkpoint, which ``--resume`` continues from. The checkpoint lists the
-    step still to be removed, so mmengine removes it when such a run resumes.
+    step still to be removed, so mmengine removes it when such a run resumes. With
+    ``save_best``, the previous best checkpoint is removed only after the new best
+    one loads.
 
     Same arguments as :class:`~mmengine.hooks.CheckpointHook`::
 
         default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
     """
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        if not self.save_best:
+            return
+        keys = list(self.best_ckpt_path_dict) if len(self.key_indicators) > 1 else None
+        if keys is None:
+            old = {None: self.best_ckpt_path}
+            self.best_ckpt_path = None  # so that the stock code removes nothing
+        else:
+            old = dict(self.best_ckpt_path_dict)
+            self.best_ckpt_path_dict = {k: None for k in keys}
+        super()._save_best_checkpoint(runner, metrics)
+        for key, before in old.items():
+            now = self.best_ckpt_path if key is None else self.best_ckpt_path_dict[key]
+            if now is None:  # not improved: keep the previous best
+                if key is None:
+                    self.best_ckpt_path = before
+                else:
+                    self.best_ckpt_path_dict[key] = before
+            elif before and before != now and is_main_process():
+                self._check_loads(now)
+                if self.file_backend.isfile(before):
+                    self.file_backend.remove(before)
+                elif self.file_backend.isdir(before):
+                    self.file_backend.rmtree(before)
+
+    @staticmethod
+    def _check_loads(path):
+        if osp.isfile(path):
+            try:
+                torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+            except Exception as err:
+                raise RuntimeError(
+                    f'the checkpoint just saved, {path}, does not load ({err}); '
+                    'the previous checkpoints and last_checkpoint are kept') from err
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         filename = self.filename_tmpl.format(step)
@@ -53,13 +90,7 @@ class SafeCheckpointHook(CheckpointHook):
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
         if not is_main_process():
             return
-        if osp.isfile(path):
-            try:
-                torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-            except Exception as err:
-                raise RuntimeError(
-                    f'the checkpoint just saved, {path}, does not load ({err}); '
-                    'the previous checkpoints and last_checkpoint are kept') from err
+        self._check_loads(path)
         record = osp.join(runner.work_dir, 'last_checkpoint')
         with open(record + '.tmp', 'w') as f:
             f.write(path)

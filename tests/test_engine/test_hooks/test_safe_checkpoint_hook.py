@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 import torch
+from mmengine.evaluator import BaseMetric
 from mmengine.fileio import LocalBackend
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
@@ -49,15 +50,41 @@ def restore_default_scope():
         yield
 
 
+class RisingScore(BaseMetric):
+    """``score`` = 1, 2, 3 ... at successive validations: every one is the best."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def process(self, data_batch, data_samples):
+        self.results.append(0)
+
+    def compute_metrics(self, results):
+        self.calls += 1
+        return dict(score=float(self.calls))
+
+
 def _runner(work_dir,
             max_iters,
             resume=False,
             load_from=None,
             hook='SafeCheckpointHook',
+            validate=False,
             **hook_args):
     hook = dict(type=hook, interval=2, by_epoch=False)
     hook.update(hook_args)
+    val = dict(
+        val_dataloader=dict(
+            dataset=ToyDataset(4),
+            batch_size=2,
+            num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            collate_fn=dict(type='default_collate')),
+        val_evaluator=[RisingScore()],
+        val_cfg=dict()) if validate else {}
     return Runner(
+        **val,
         model=ToyModel(),
         work_dir=str(work_dir),
         train_dataloader=dict(
@@ -67,7 +94,7 @@ def _runner(work_dir,
             sampler=dict(type='InfiniteSampler', shuffle=False),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
         log_processor=dict(by_epoch=False),
         default_hooks=dict(checkpoint=hook, logger=dict(type='LoggerHook', interval=1)),
         default_scope='mmpretrain',
@@ -89,13 +116,13 @@ def _weights(path):
     return torch.load(path)['state_dict']
 
 
-def _fail_at_iter_4(monkeypatch, error):
-    """LocalBackend writes half of iter_4.pth, then raises ``error`` (None: no error,
+def _fail_at_iter_4(monkeypatch, error, name='iter_4.pth'):
+    """LocalBackend writes half of ``name``, then raises ``error`` (None: no error,
     the half file stays as if the disk returned garbage)."""
     real_put = LocalBackend.put
 
     def put(self, obj, filepath):
-        if os.path.basename(str(filepath)) != 'iter_4.pth':
+        if os.path.basename(str(filepath)) != name:
             return real_put(self, obj, filepath)
         real_put(self, obj[:len(obj) // 2], filepath)
         if error is not None:
@@ -155,3 +182,27 @@ def test_out_dir_as_in_mmengine(tmp_path):
     _runner(work, max_iters=4, out_dir=str(out), max_keep_ckpts=1).train()
     assert _files(out / 'work') == ['iter_4.pth']
     assert (work / 'last_checkpoint').read_text() == str(out / 'work' / 'iter_4.pth')
+
+
+@pytest.mark.parametrize('hook', ['CheckpointHook', 'SafeCheckpointHook'])
+def test_failed_best_save_keeps_the_previous_best(tmp_path, monkeypatch, hook):
+    """``save_best``: a full disk half-way through the new best checkpoint. The stock
+    hook has already removed the previous best; the safe one keeps it, and removes it
+    once a new best is saved."""
+    _fail_at_iter_4(monkeypatch, OSError(28, 'No space left on device'),
+                    'best_score_iter_4.pth')
+    with pytest.raises(OSError, match='No space left'):
+        _runner(
+            tmp_path, 6, hook=hook, validate=True, save_best='score',
+            rule='greater').train()
+    best = sorted(n for n in os.listdir(tmp_path) if n.startswith('best_'))
+    if hook == 'CheckpointHook':
+        assert best == ['best_score_iter_4.pth']
+        return
+    assert best == ['best_score_iter_2.pth', 'best_score_iter_4.pth']
+    assert _weights(tmp_path / 'best_score_iter_2.pth')
+    monkeypatch.undo()
+    work = tmp_path / 'fine'
+    _runner(work, 6, validate=True, save_best='score', rule='greater').train()
+    best = sorted(n for n in os.listdir(work) if n.startswith('best_'))
+    assert best == ['best_score_iter_6.pth']
