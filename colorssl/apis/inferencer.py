@@ -26,7 +26,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_of(model: str) -> str:
-    """The config file of ``model``: a path, or a model name of ``model-index.yml``.
+    """The config file of ``model``: a path, or a model name of ``model-index.yml``
+    (the source checkout's: names need a checkout, paths do not).
 
     Raises:
         FileNotFoundError: neither (the message lists the colorization models).
@@ -60,7 +61,13 @@ def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
         cfg = Config.fromfile(name)
     cfg.merge_from_dict(cfg_options or {})
     model = get_model(cfg, pretrained=False)
-    if checkpoint is not None:
+    if checkpoint is None:
+        print_log(
+            f'no checkpoint given: the model of {name} has random weights (the '
+            'metafiles list no trained weights; pass the checkpoint of a training)',
+            logger='current',
+            level=logging.WARNING)
+    else:
         ckpt = load_checkpoint(model, checkpoint, 'cpu', strict=False, logger='silent')
         state = {re.sub(r'^module\.', '', k) for k in ckpt.get('state_dict', ckpt)}
         missing = [k for k, _ in model.named_parameters() if k not in state]
