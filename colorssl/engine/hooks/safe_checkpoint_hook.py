@@ -30,27 +30,33 @@ class SafeCheckpointHook(CheckpointHook):
     def _save_best_checkpoint(self, runner, metrics) -> None:
         if not self.save_best:
             return
-        keys = list(self.best_ckpt_path_dict) if len(self.key_indicators) > 1 else None
-        if keys is None:
-            old = {None: self.best_ckpt_path}
-            self.best_ckpt_path = None  # so that the stock code removes nothing
-        else:
-            old = dict(self.best_ckpt_path_dict)
-            self.best_ckpt_path_dict = {k: None for k in keys}
+        old = self._best_paths()
+        self._set_best_paths({key: None for key in old})  # the stock code removes none
         super()._save_best_checkpoint(runner, metrics)
+        new = self._best_paths()
+        self._set_best_paths({key: new[key] or old[key] for key in old})
         for key, before in old.items():
-            now = self.best_ckpt_path if key is None else self.best_ckpt_path_dict[key]
-            if now is None:  # not improved: keep the previous best
-                if key is None:
-                    self.best_ckpt_path = before
-                else:
-                    self.best_ckpt_path_dict[key] = before
-            elif before and before != now and is_main_process():
-                self._check_loads(now)
-                if self.file_backend.isfile(before):
-                    self.file_backend.remove(before)
-                elif self.file_backend.isdir(before):
-                    self.file_backend.rmtree(before)
+            if new[key] and before and before != new[key] and is_main_process():
+                self._check_loads(new[key])
+                self._remove(before)
+
+    def _best_paths(self) -> dict:
+        """Best checkpoint path per key indicator (one key, None, for a single one)."""
+        if len(self.key_indicators) > 1:
+            return dict(self.best_ckpt_path_dict)
+        return {None: self.best_ckpt_path}
+
+    def _set_best_paths(self, paths: dict) -> None:
+        if len(self.key_indicators) > 1:
+            self.best_ckpt_path_dict = paths
+        else:
+            self.best_ckpt_path = paths[None]
+
+    def _remove(self, path):
+        if self.file_backend.isfile(path):
+            self.file_backend.remove(path)
+        elif self.file_backend.isdir(path):  # deepspeed saves folders
+            self.file_backend.rmtree(path)
 
     @staticmethod
     def _check_loads(path):
@@ -96,9 +102,6 @@ class SafeCheckpointHook(CheckpointHook):
             f.write(path)
         os.replace(record + '.tmp', record)
         if dropped is not None:
-            old = self.file_backend.join_path(self.out_dir,
-                                              self.filename_tmpl.format(dropped))
-            if self.file_backend.isfile(old):
-                self.file_backend.remove(old)
-            elif self.file_backend.isdir(old):  # deepspeed saves folders
-                self.file_backend.rmtree(old)
+            self._remove(
+                self.file_backend.join_path(self.out_dir,
+                                            self.filename_tmpl.format(dropped)))
